@@ -1,0 +1,418 @@
+"""Activity recording: stats, unlocks and announcements, with group commit.
+
+Member state is cached in memory and changed synchronously (no await between reading and writing it),
+so concurrent activities of one member cannot earn an achievement twice. Changes are written by a
+background flush in one transaction per batch, at most `flush_interval` after they happened; an unlock
+and its announcement rows are written in the same transaction, and announcements are posted only after
+that commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.clock import Clock
+from bot.engine.achievements import Achievement
+from bot.engine.conditions import parse_condition
+from bot.engine.defaults import DEFAULT_PACK
+from bot.engine.evaluator import Evaluation, RuleBook, evaluate, evaluate_all
+from bot.engine.stats import Activity, ActivityKind, MemberStats, apply_activity, close_day, local_date_and_hour
+from bot.engine.tiers import Tier, tier_change, tier_for, tier_progress
+from bot.storage import GuildSettings, NewAnnouncement, Storage
+
+log = logging.getLogger(__name__)
+
+Key = tuple[int, int]  # (guild_id, member_id)
+
+
+@dataclass(slots=True)
+class GuildState:
+    settings: GuildSettings
+    tz: ZoneInfo
+    rulebook: RuleBook
+    tiers: list[Tier]
+
+
+@dataclass(slots=True)
+class MemberState:
+    stats: MemberStats
+    unlocked: set[str]
+    last_counted_message: datetime | None = None  # anti-spam cooldown; memory only
+
+
+@dataclass(slots=True)
+class RecordResult:
+    counted: bool
+    unlocked: list[Achievement] = field(default_factory=list)
+    tier_reached: Tier | None = None
+
+
+@dataclass(slots=True)
+class _Batch:
+    dirty: set[Key] = field(default_factory=set)
+    unlocks: list[tuple[int, int, str, datetime]] = field(default_factory=list)
+    revokes: list[tuple[int, int, str]] = field(default_factory=list)
+    announcements: list[NewAnnouncement] = field(default_factory=list)
+
+
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        log.error("unknown timezone %r in the database; using UTC", name)
+        return ZoneInfo("UTC")
+
+
+def passes_anti_spam(settings: GuildSettings, last_counted: datetime | None, at: datetime, content: str | None) -> bool:
+    """Whether a message counts under the guild's anti-spam rules (off by default)."""
+    cooldown = timedelta(seconds=settings.anti_spam_cooldown)
+    if settings.anti_spam_cooldown and last_counted is not None and at - last_counted < cooldown:
+        return False
+    # Without the message-content intent the content is empty: the length rule cannot apply then.
+    return not (settings.anti_spam_min_length and content and len(content.strip()) < settings.anti_spam_min_length)
+
+
+class ActivityRecorder:
+    def __init__(
+        self,
+        storage: Storage,
+        clock: Clock,
+        *,
+        flush_interval: float = 0.5,
+        max_batch: int = 20_000,
+        max_cached_members: int = 100_000,
+    ) -> None:
+        self.storage = storage
+        self.clock = clock
+        self.flush_interval = flush_interval
+        self.max_batch = max_batch
+        self.max_cached_members = max_cached_members
+        self._guilds: dict[int, GuildState] = {}
+        self._guild_loads: dict[int, asyncio.Future[GuildState]] = {}
+        self._members: OrderedDict[Key, MemberState] = OrderedDict()
+        self._member_loads: dict[Key, asyncio.Future[MemberState]] = {}
+        self._batch = _Batch()
+        self._wake = asyncio.Event()
+        self._flush_lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self.committed_listeners: list[Callable[[], Awaitable[None] | None]] = []
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._flush_loop(), name="recorder-flush")
+
+    async def close(self) -> None:
+        """Stop the background flush and write everything still pending."""
+        self._closed = True
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        await self.flush()
+
+    async def _flush_loop(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.flush_interval)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                await self.flush()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("flush failed; will retry")
+                await asyncio.sleep(min(self.flush_interval, 1.0))
+
+    # ------------------------------------------------------------------ guilds
+    async def guild(self, guild_id: int) -> GuildState:
+        state = self._guilds.get(guild_id)
+        if state is not None:
+            return state
+        pending = self._guild_loads.get(guild_id)
+        if pending is None:
+            pending = asyncio.get_running_loop().create_future()
+            self._guild_loads[guild_id] = pending
+            try:
+                state = await self._load_guild(guild_id)
+            except BaseException as exc:
+                pending.set_exception(exc)
+                pending.exception()  # mark retrieved; callers re-raise from their own await
+                raise
+            finally:
+                self._guild_loads.pop(guild_id, None)
+            self._guilds[guild_id] = state
+            pending.set_result(state)
+            return state
+        return await asyncio.shield(pending)
+
+    async def _load_guild(self, guild_id: int) -> GuildState:
+        settings = await self.storage.guilds.get(guild_id)
+        if settings is None:
+            settings = await self._create_guild(guild_id)
+        achievements = await self.storage.achievements.list(guild_id)
+        tiers = await self.storage.tiers.list(guild_id)
+        return GuildState(settings, zone(settings.timezone), RuleBook(achievements), tiers)
+
+    async def _create_guild(self, guild_id: int) -> GuildSettings:
+        """A guild seen for the first time gets the default settings, tiers and achievement pack."""
+        now = self.clock.now()
+        tz = ZoneInfo("UTC")
+        yesterday = now.astimezone(tz).date() - timedelta(days=1)
+        settings = GuildSettings(guild_id=guild_id, last_rollover_date=yesterday)
+        async with self.storage.db.transaction() as conn:
+            if await self.storage.guilds.insert(conn, settings, now):
+                await self.storage.tiers.insert_defaults(conn, guild_id)
+                for spec in DEFAULT_PACK:
+                    achievement = Achievement(
+                        id=spec.id, name=spec.name, description=spec.description, points=spec.points,
+                        condition=parse_condition(spec.condition), hidden=spec.hidden,
+                    )
+                    await self.storage.achievements.save(conn, guild_id, achievement, now)
+                log.info("guild %s: created with the default achievement pack", guild_id)
+        return await self.storage.guilds.get(guild_id) or settings
+
+    async def reload_guild(self, guild_id: int) -> GuildState:
+        """Re-read settings, tiers and achievements after a moderator changed them."""
+        self._guilds.pop(guild_id, None)
+        return await self.guild(guild_id)
+
+    def known_guilds(self) -> list[int]:
+        return list(self._guilds)
+
+    # ------------------------------------------------------------------ members
+    async def member(self, guild_id: int, member_id: int) -> MemberState:
+        key = (guild_id, member_id)
+        state = self._members.get(key)
+        if state is not None:
+            self._members.move_to_end(key)
+            return state
+        pending = self._member_loads.get(key)
+        if pending is None:
+            pending = asyncio.get_running_loop().create_future()
+            self._member_loads[key] = pending
+            try:
+                stats, unlocked = await self.storage.members.load(guild_id, member_id)
+            except BaseException as exc:
+                pending.set_exception(exc)
+                pending.exception()
+                raise
+            finally:
+                self._member_loads.pop(key, None)
+            state = self._members.get(key)  # someone may have inserted it meanwhile (retroactive walk)
+            if state is None:
+                state = MemberState(stats, unlocked)
+                self._members[key] = state
+                self._evict()
+            pending.set_result(state)
+            return state
+        return await asyncio.shield(pending)
+
+    def _evict(self) -> None:
+        excess = len(self._members) - self.max_cached_members
+        if excess <= 0:
+            return
+        dirty = self._batch.dirty
+        for key in list(self._members.keys())[: excess * 2]:
+            if excess <= 0:
+                break
+            if key not in dirty and key not in self._member_loads:
+                del self._members[key]
+                excess -= 1
+
+    async def snapshot(self, guild_id: int, member_id: int) -> tuple[MemberStats, set[str]]:
+        """The member's current stats and unlocks (including changes not yet flushed); copies."""
+        state = self._members.get((guild_id, member_id))
+        if state is None:
+            return await self.storage.members.load(guild_id, member_id)
+        return MemberStats(dict(state.stats.values), state.stats.last_active), set(state.unlocked)
+
+    # ------------------------------------------------------------------ recording
+    async def record(self, activity: Activity, content: str | None = None) -> RecordResult:
+        guild = await self.guild(activity.guild_id)
+        state = await self.member(activity.guild_id, activity.member_id)
+        # From here to the end: no await, so nothing else can touch this member's state meanwhile.
+        if activity.kind is ActivityKind.MESSAGE:
+            if not passes_anti_spam(guild.settings, state.last_counted_message, activity.at, content):
+                return RecordResult(counted=False)
+            state.last_counted_message = activity.at
+        day, hour = local_date_and_hour(activity.at, guild.tz)
+        changed = apply_activity(state.stats, activity, day)
+        evaluation = evaluate(state.stats, state.unlocked, guild.rulebook, changed, activity.at,
+                              hour if activity.counts_as_active else None, guild.tiers)
+        self._stage(activity.guild_id, activity.member_id, state, guild, evaluation, activity.at,
+                    activity.channel_id)
+        return RecordResult(True, evaluation.unlocked, evaluation.tier_reached)
+
+    def _stage(self, guild_id: int, member_id: int, state: MemberState, guild: GuildState,
+               evaluation: Evaluation, at: datetime, channel_id: int | None) -> None:
+        batch = self._batch
+        batch.dirty.add((guild_id, member_id))
+        if evaluation.unlocked or evaluation.tier_reached:
+            for item in announcements_for(guild_id, member_id, state.stats, guild.tiers, evaluation, channel_id):
+                batch.announcements.append(item)
+            for achievement in evaluation.unlocked:
+                batch.unlocks.append((guild_id, member_id, achievement.id, at))
+            self._wake.set()  # unlocks are worth announcing promptly
+        elif len(batch.dirty) >= self.max_batch:
+            self._wake.set()
+
+    async def grant(self, guild_id: int, member_id: int, achievement_id: str) -> RecordResult:
+        """A moderator gives an achievement, whatever its condition; False if the member has it."""
+        guild = await self.guild(guild_id)
+        state = await self.member(guild_id, member_id)
+        achievement = guild.rulebook.by_id.get(achievement_id)
+        if achievement is None or achievement_id in state.unlocked:
+            return RecordResult(counted=False)
+        now = self.clock.now()
+        old_points = state.stats.get("points")
+        state.unlocked.add(achievement_id)
+        state.stats.add("points", achievement.points)
+        state.stats.add("achievements", 1)
+        cascade = evaluate(state.stats, state.unlocked, guild.rulebook, {"points", "achievements"}, now, None,
+                           guild.tiers)
+        evaluation = Evaluation([achievement, *cascade.unlocked])
+        evaluation.tier_reached = tier_change(old_points, state.stats.get("points"), guild.tiers)
+        self._stage(guild_id, member_id, state, guild, evaluation, now, None)
+        return RecordResult(True, evaluation.unlocked, evaluation.tier_reached)
+
+    async def revoke(self, guild_id: int, member_id: int, achievement_id: str, points: int) -> bool:
+        """Take an unlock back, with the points it gave; False if the member did not have it."""
+        state = await self.member(guild_id, member_id)
+        if achievement_id not in state.unlocked:
+            return False
+        state.unlocked.discard(achievement_id)
+        state.stats.values["points"] = max(0, state.stats.get("points") - points)
+        state.stats.values["achievements"] = max(0, state.stats.get("achievements") - 1)
+        self._batch.dirty.add((guild_id, member_id))
+        self._batch.revokes.append((guild_id, member_id, achievement_id))
+        self._wake.set()
+        return True
+
+    async def reevaluate(self, guild_id: int, achievements: Sequence[Achievement], chunk: int = 500) -> int:
+        """Retroactive evaluation: members who already meet `achievements` get them.
+
+        Walks the guild in chunks of stored members, yielding to the event loop between chunks.
+        Returns how many unlocks it made.
+        """
+        await self.flush()
+        guild = await self.guild(guild_id)
+        now = self.clock.now()
+        total = 0
+        after = 0
+        while True:
+            rows = await self.storage.members.load_chunk(guild_id, after, chunk)
+            if not rows:
+                return total
+            guild = self._guilds.get(guild_id) or await self.guild(guild_id)
+            for member_id, stats, unlocked in rows:
+                key = (guild_id, member_id)
+                state = self._members.get(key)
+                if state is None:
+                    if key in self._member_loads:
+                        continue  # being loaded for an activity: that activity evaluates it
+                    state = MemberState(stats, unlocked)
+                    self._members[key] = state
+                evaluation = evaluate_all(state.stats, state.unlocked, guild.rulebook, now, guild.tiers, achievements)
+                if evaluation.unlocked:
+                    total += len(evaluation.unlocked)
+                    self._stage(guild_id, member_id, state, guild, evaluation, now, None)
+            after = rows[-1][0]
+            self._evict()
+            await asyncio.sleep(0)
+
+    async def close_day(self, guild_id: int, closed_day: date) -> int:
+        """Rollover of one guild at the end of its local date `closed_day`: inactive members lose their
+        streak, in storage and in the cache alike. Returns how many stored streaks were reset."""
+        await self.flush()
+        reset = await self.storage.members.reset_streaks(guild_id, closed_day)
+        for (g, _member), state in list(self._members.items()):
+            if g == guild_id:
+                close_day(state.stats, closed_day)
+        async with self.storage.db.transaction() as conn:
+            await self.storage.guilds.set_last_rollover(conn, guild_id, closed_day)
+        if guild_id in self._guilds:
+            settings = self._guilds[guild_id].settings
+            self._guilds[guild_id].settings = replace(settings, last_rollover_date=closed_day)
+        return reset
+
+    # ------------------------------------------------------------------ flush
+    async def flush(self) -> None:
+        async with self._flush_lock:
+            batch, self._batch = self._batch, _Batch()
+            if not (batch.dirty or batch.unlocks or batch.revokes or batch.announcements):
+                return
+            rows = []
+            for key in batch.dirty:
+                state = self._members.get(key)
+                if state is not None:
+                    rows.append((key[0], key[1], MemberStats(dict(state.stats.values), state.stats.last_active)))
+            try:
+                async with self.storage.db.transaction() as conn:
+                    await self.storage.members.save_stats(conn, rows)
+                    for guild_id, member_id, achievement_id in batch.revokes:
+                        await self.storage.members.delete_unlock(conn, guild_id, member_id, achievement_id)
+                    if batch.unlocks:
+                        await self.storage.members.insert_unlocks(conn, batch.unlocks)
+                    if batch.announcements:
+                        await self.storage.outbox.add(conn, batch.announcements, self.clock.now())
+            except BaseException:
+                # Put the batch back in front of whatever arrived meanwhile; nothing is lost.
+                current = self._batch
+                current.dirty |= batch.dirty
+                current.unlocks[:0] = batch.unlocks
+                current.revokes[:0] = batch.revokes
+                current.announcements[:0] = batch.announcements
+                raise
+        if batch.announcements:
+            for listener in self.committed_listeners:
+                result = listener()
+                if asyncio.iscoroutine(result):
+                    await result
+
+
+def announcements_for(
+    guild_id: int, member_id: int, stats: MemberStats, tiers: Sequence[Tier], evaluation: Evaluation,
+    channel_id: int | None,
+) -> list[NewAnnouncement]:
+    total = stats.get("points")
+    progress = tier_progress(total, tiers)
+    common: dict[str, Any] = {
+        "total_points": total,
+        "tier": {"name": progress.current.name, "badge": progress.current.badge},
+        "next_tier": (
+            {"name": progress.next.name, "badge": progress.next.badge, "points": progress.next.points}
+            if progress.next else None
+        ),
+        "tier_percent": progress.percent,
+    }
+    items = [
+        NewAnnouncement(guild_id, member_id, "unlock", channel_id, {
+            **common,
+            "achievement_id": a.id, "name": a.name, "description": a.description, "points": a.points,
+            "hidden": a.hidden, "role_id": a.role_id,
+        })
+        for a in evaluation.unlocked
+    ]
+    if evaluation.tier_reached is not None:
+        old = tier_for(total - evaluation.points_gained, tiers)
+        items.append(NewAnnouncement(guild_id, member_id, "tier", channel_id, {
+            **common,
+            "old_tier": {"name": old.name, "badge": old.badge},
+            "new_tier": {"name": evaluation.tier_reached.name, "badge": evaluation.tier_reached.badge,
+                         "role_id": evaluation.tier_reached.role_id},
+        }))
+    return items

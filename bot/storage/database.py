@@ -1,0 +1,130 @@
+"""The SQLite connection, its transactions and the migration runner: the only place that opens the database."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+class StorageError(Exception):
+    """The database cannot be used as it is; the message is meant for the operator."""
+
+
+def default_migrations() -> list[tuple[int, str, str]]:
+    files = resources.files("migrations")
+    found: list[tuple[int, str, str]] = []
+    for entry in files.iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    return _checked(found)
+
+
+def migrations_from(directory: Path) -> list[tuple[int, str, str]]:
+    found = [
+        (int(m.group(1)), p.name, p.read_text(encoding="utf-8"))
+        for p in directory.iterdir()
+        if (m := _MIGRATION_NAME.match(p.name))
+    ]
+    return _checked(found)
+
+
+def _checked(found: list[tuple[int, str, str]]) -> list[tuple[int, str, str]]:
+    found.sort()
+    numbers = [n for n, _, _ in found]
+    if numbers != list(range(1, len(numbers) + 1)):
+        raise StorageError(f"migrations must be numbered 0001, 0002, ... without gaps; found {numbers}")
+    return found
+
+
+class Database:
+    """One aiosqlite connection in autocommit mode; writes go through `transaction()`, which
+    serialises writers so that no coroutine's statements land inside another's transaction."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path, migrations: list[tuple[int, str, str]] | None = None) -> Database:
+        if str(path) != ":memory:":
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StorageError(f"cannot create the database directory {path.parent}: {exc.strerror}") from exc
+        try:
+            conn = await aiosqlite.connect(path, isolation_level=None)
+        except Exception as exc:
+            raise StorageError(f"cannot open the database {path}: {exc}") from exc
+        db = cls(conn, path)
+        try:
+            conn.row_factory = aiosqlite.Row
+            await conn.execute("PRAGMA journal_mode = WAL")
+            await conn.execute("PRAGMA synchronous = NORMAL")
+            await conn.execute("PRAGMA foreign_keys = ON")
+            await conn.execute("PRAGMA busy_timeout = 5000")
+            await db.migrate(migrations if migrations is not None else default_migrations())
+        except BaseException:
+            await conn.close()
+            raise
+        return db
+
+    async def close(self) -> None:
+        async with self._write_lock:
+            await self.conn.close()
+
+    async def schema_version(self) -> int:
+        async with self.conn.execute("PRAGMA user_version") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def migrate(self, migrations: list[tuple[int, str, str]]) -> int:
+        """Apply pending migrations, each in its own transaction with its version bump."""
+        current = await self.schema_version()
+        latest = migrations[-1][0] if migrations else 0
+        if current > latest:
+            raise StorageError(
+                f"the database {self.path} has schema version {current}, newer than this bot knows "
+                f"({latest}): upgrade the bot, or point DATABASE_PATH at another file"
+            )
+        async with self._write_lock:
+            for number, name, sql in migrations:
+                if number <= current:
+                    continue
+                log.info("applying migration %s", name)
+                try:
+                    # executescript() runs statements as written; wrapping them ourselves keeps the
+                    # schema change and the version bump in one transaction.
+                    await self.conn.executescript(
+                        f"BEGIN IMMEDIATE;\n{sql}\n;PRAGMA user_version = {int(number)};\nCOMMIT;"
+                    )
+                except Exception as exc:
+                    if self.conn.in_transaction:
+                        await self.conn.execute("ROLLBACK")
+                    raise StorageError(f"migration {name} failed and was rolled back: {exc}") from exc
+                current = number
+        return current
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._write_lock:
+            await self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                await self.conn.execute("ROLLBACK")
+                raise
+            else:
+                await self.conn.execute("COMMIT")

@@ -1,0 +1,150 @@
+"""Guild settings, tiers and the moderators' audit log."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import aiosqlite
+
+from bot.engine.tiers import DEFAULT_TIERS, Tier
+from bot.storage.database import Database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class GuildSettings:
+    guild_id: int
+    timezone: str = "UTC"
+    announce_channel_id: int | None = None
+    anti_spam_cooldown: int = 0
+    anti_spam_min_length: int = 0
+    cards_enabled: bool = True
+    last_rollover_date: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    id: int
+    guild_id: int
+    actor_id: int
+    action: str
+    detail: str
+    created_at: datetime
+
+
+# Columns a moderator command may change; anything else is refused before it reaches SQL.
+_SETTABLE = ("timezone", "announce_channel_id", "anti_spam_cooldown", "anti_spam_min_length", "cards_enabled")
+
+
+def _settings(row: aiosqlite.Row) -> GuildSettings:
+    return GuildSettings(
+        guild_id=row["guild_id"],
+        timezone=row["timezone"],
+        announce_channel_id=row["announce_channel_id"],
+        anti_spam_cooldown=row["anti_spam_cooldown"],
+        anti_spam_min_length=row["anti_spam_min_length"],
+        cards_enabled=bool(row["cards_enabled"]),
+        last_rollover_date=date.fromisoformat(row["last_rollover_date"]) if row["last_rollover_date"] else None,
+    )
+
+
+class GuildRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def get(self, guild_id: int) -> GuildSettings | None:
+        async with self.db.conn.execute("SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,)) as cur:
+            row = await cur.fetchone()
+        return _settings(row) if row else None
+
+    async def all(self) -> list[GuildSettings]:
+        async with self.db.conn.execute("SELECT * FROM guild_settings ORDER BY guild_id") as cur:
+            return [_settings(row) for row in await cur.fetchall()]
+
+    async def insert(self, conn: aiosqlite.Connection, settings: GuildSettings, now: datetime) -> bool:
+        """Create the guild's row inside the caller's transaction; False if it already existed."""
+        cur = await conn.execute(
+            "INSERT OR IGNORE INTO guild_settings (guild_id, timezone, last_rollover_date, created_at) "
+            "VALUES (?, ?, ?, ?)",
+            (
+                settings.guild_id,
+                settings.timezone,
+                settings.last_rollover_date.isoformat() if settings.last_rollover_date else None,
+                now.isoformat(),
+            ),
+        )
+        return cur.rowcount == 1
+
+    async def update(self, conn: aiosqlite.Connection, guild_id: int, **changes: object) -> None:
+        for column in changes:
+            if column not in _SETTABLE:
+                raise ValueError(f"not a guild setting: {column}")
+        for column, value in changes.items():
+            # Column names come from the fixed _SETTABLE list above, never from user input.
+            await conn.execute(
+                f"UPDATE guild_settings SET {column} = ? WHERE guild_id = ?",  # noqa: S608
+                (value, guild_id),
+            )
+
+    async def set_last_rollover(self, conn: aiosqlite.Connection, guild_id: int, day: date) -> None:
+        await conn.execute(
+            "UPDATE guild_settings SET last_rollover_date = ? WHERE guild_id = ?", (day.isoformat(), guild_id)
+        )
+
+
+class TierRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def list(self, guild_id: int) -> list[Tier]:
+        async with self.db.conn.execute(
+            "SELECT name, points, badge, role_id FROM tiers WHERE guild_id = ? ORDER BY points", (guild_id,)
+        ) as cur:
+            return [Tier(r["name"], r["points"], r["badge"], r["role_id"]) for r in await cur.fetchall()]
+
+    async def insert_defaults(self, conn: aiosqlite.Connection, guild_id: int) -> None:
+        await conn.executemany(
+            "INSERT OR IGNORE INTO tiers (guild_id, points, name, badge, role_id) VALUES (?, ?, ?, ?, ?)",
+            [(guild_id, t.points, t.name, t.badge, t.role_id) for t in DEFAULT_TIERS],
+        )
+
+    async def upsert(self, conn: aiosqlite.Connection, guild_id: int, tier: Tier) -> None:
+        """Set a tier by name: a tier with the same name or the same threshold is replaced."""
+        await conn.execute(
+            "DELETE FROM tiers WHERE guild_id = ? AND (name = ? COLLATE NOCASE OR points = ?)",
+            (guild_id, tier.name, tier.points),
+        )
+        await conn.execute(
+            "INSERT INTO tiers (guild_id, points, name, badge, role_id) VALUES (?, ?, ?, ?, ?)",
+            (guild_id, tier.points, tier.name, tier.badge, tier.role_id),
+        )
+
+    async def remove(self, conn: aiosqlite.Connection, guild_id: int, name: str) -> bool:
+        cur = await conn.execute("DELETE FROM tiers WHERE guild_id = ? AND name = ? COLLATE NOCASE", (guild_id, name))
+        return cur.rowcount > 0
+
+
+class AuditRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def add(
+        self, conn: aiosqlite.Connection, guild_id: int, actor_id: int, action: str, detail: str, now: datetime
+    ) -> None:
+        await conn.execute(
+            "INSERT INTO audit_log (guild_id, actor_id, action, detail, created_at) VALUES (?, ?, ?, ?, ?)",
+            (guild_id, actor_id, action, detail, now.isoformat()),
+        )
+
+    async def recent(self, guild_id: int, limit: int = 20) -> list[AuditEntry]:
+        async with self.db.conn.execute(
+            "SELECT * FROM audit_log WHERE guild_id = ? ORDER BY id DESC LIMIT ?", (guild_id, limit)
+        ) as cur:
+            return [
+                AuditEntry(r["id"], r["guild_id"], r["actor_id"], r["action"], r["detail"],
+                           datetime.fromisoformat(r["created_at"]))
+                for r in await cur.fetchall()
+            ]

@@ -1,0 +1,219 @@
+"""Member stats, unlocks and the leaderboard reads over them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import aiosqlite
+
+from bot.engine.stats import COUNTER_STATS, MemberStats
+from bot.storage.database import Database
+
+_COLUMNS = COUNTER_STATS  # the built-in counters each have a column
+# Built from the fixed column list above, never from input.
+_UPSERT = (
+    f"INSERT INTO member_stats (guild_id, member_id, {', '.join(_COLUMNS)}, last_active_date) "  # noqa: S608
+    f"VALUES (?, ?, {', '.join('?' for _ in _COLUMNS)}, ?) "
+    f"ON CONFLICT (guild_id, member_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in (*_COLUMNS, "last_active_date"))
+)
+_SELECT = f"SELECT member_id, {', '.join(_COLUMNS)}, last_active_date, in_guild FROM member_stats"  # noqa: S608
+
+
+@dataclass(frozen=True, slots=True)
+class UnlockRecord:
+    achievement_id: str
+    unlocked_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderboardRow:
+    member_id: int
+    points: int
+    rank: int
+
+
+def _stats(row: aiosqlite.Row) -> MemberStats:
+    values = {c: row[c] for c in _COLUMNS if row[c]}
+    last = row["last_active_date"]
+    return MemberStats(values, date.fromisoformat(last) if last else None)
+
+
+def stats_row(guild_id: int, member_id: int, stats: MemberStats) -> tuple[object, ...]:
+    values = stats.values
+    return (
+        guild_id, member_id, *(values.get(c, 0) for c in _COLUMNS),
+        stats.last_active.isoformat() if stats.last_active else None,
+    )
+
+
+class MemberRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def load(self, guild_id: int, member_id: int) -> tuple[MemberStats, set[str]]:
+        """The member's stats (custom ones included) and unlocked achievement ids; zeros if unknown."""
+        conn = self.db.conn
+        async with conn.execute(f"{_SELECT} WHERE guild_id = ? AND member_id = ?", (guild_id, member_id)) as cur:
+            row = await cur.fetchone()
+        stats = _stats(row) if row else MemberStats()
+        async with conn.execute(
+            "SELECT stat, value FROM custom_stats WHERE guild_id = ? AND member_id = ?", (guild_id, member_id)
+        ) as cur:
+            for stat, value in await cur.fetchall():
+                stats.values[stat] = value
+        async with conn.execute(
+            "SELECT achievement_id FROM unlocks WHERE guild_id = ? AND member_id = ?", (guild_id, member_id)
+        ) as cur:
+            unlocked = {r[0] for r in await cur.fetchall()}
+        return stats, unlocked
+
+    async def load_chunk(
+        self, guild_id: int, after_member_id: int, limit: int
+    ) -> list[tuple[int, MemberStats, set[str]]]:
+        """Members in id order after `after_member_id`, for jobs that walk a whole guild in chunks."""
+        conn = self.db.conn
+        async with conn.execute(
+            f"{_SELECT} WHERE guild_id = ? AND member_id > ? ORDER BY member_id LIMIT ?",
+            (guild_id, after_member_id, limit),
+        ) as cur:
+            rows = list(await cur.fetchall())
+        if not rows:
+            return []
+        members = {row["member_id"]: (_stats(row), set[str]()) for row in rows}
+        low, high = rows[0]["member_id"], rows[-1]["member_id"]
+        async with conn.execute(
+            "SELECT member_id, stat, value FROM custom_stats WHERE guild_id = ? AND member_id BETWEEN ? AND ?",
+            (guild_id, low, high),
+        ) as cur:
+            for member_id, stat, value in await cur.fetchall():
+                if member_id in members:
+                    members[member_id][0].values[stat] = value
+        async with conn.execute(
+            "SELECT member_id, achievement_id FROM unlocks WHERE guild_id = ? AND member_id BETWEEN ? AND ?",
+            (guild_id, low, high),
+        ) as cur:
+            for member_id, achievement_id in await cur.fetchall():
+                if member_id in members:
+                    members[member_id][1].add(achievement_id)
+        return [(member_id, stats, unlocked) for member_id, (stats, unlocked) in members.items()]
+
+    async def save_stats(
+        self, conn: aiosqlite.Connection, guild_id_rows: Sequence[tuple[int, int, MemberStats]]
+    ) -> None:
+        """Upsert (guild_id, member_id, stats) rows inside the caller's transaction."""
+        await conn.executemany(_UPSERT, [stats_row(g, m, s) for g, m, s in guild_id_rows])
+        custom = [
+            (g, m, stat, value)
+            for g, m, s in guild_id_rows
+            for stat, value in s.values.items()
+            if stat not in _COLUMNS
+        ]
+        if custom:
+            await conn.executemany(
+                "INSERT INTO custom_stats (guild_id, member_id, stat, value) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (guild_id, member_id, stat) DO UPDATE SET value = excluded.value",
+                custom,
+            )
+
+    async def insert_unlocks(
+        self, conn: aiosqlite.Connection, rows: Iterable[tuple[int, int, str, datetime]]
+    ) -> None:
+        await conn.executemany(
+            "INSERT OR IGNORE INTO unlocks (guild_id, member_id, achievement_id, unlocked_at) VALUES (?, ?, ?, ?)",
+            [(g, m, a, at.isoformat()) for g, m, a, at in rows],
+        )
+
+    async def delete_unlock(
+        self, conn: aiosqlite.Connection, guild_id: int, member_id: int, achievement_id: str
+    ) -> bool:
+        cur = await conn.execute(
+            "DELETE FROM unlocks WHERE guild_id = ? AND member_id = ? AND achievement_id = ?",
+            (guild_id, member_id, achievement_id),
+        )
+        return cur.rowcount > 0
+
+    async def unlocks_of(self, guild_id: int, member_id: int) -> list[UnlockRecord]:
+        async with self.db.conn.execute(
+            "SELECT achievement_id, unlocked_at FROM unlocks WHERE guild_id = ? AND member_id = ? "
+            "ORDER BY unlocked_at DESC, achievement_id",
+            (guild_id, member_id),
+        ) as cur:
+            return [UnlockRecord(r[0], datetime.fromisoformat(r[1])) for r in await cur.fetchall()]
+
+    async def holders(self, guild_id: int, achievement_id: str) -> int:
+        async with self.db.conn.execute(
+            "SELECT COUNT(*) FROM unlocks WHERE guild_id = ? AND achievement_id = ?", (guild_id, achievement_id)
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def set_in_guild(self, guild_id: int, member_id: int, in_guild: bool) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE member_stats SET in_guild = ? WHERE guild_id = ? AND member_id = ?",
+                (int(in_guild), guild_id, member_id),
+            )
+
+    async def count(self, guild_id: int) -> int:
+        """Members ranked on the leaderboard (those still in the guild)."""
+        async with self.db.conn.execute(
+            "SELECT COUNT(*) FROM member_stats WHERE guild_id = ? AND in_guild = 1", (guild_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def rank_for_points(self, guild_id: int, points: int) -> int:
+        """Competition rank of a score: 1 + how many ranked members have more points."""
+        async with self.db.conn.execute(
+            "SELECT COUNT(*) FROM member_stats WHERE guild_id = ? AND in_guild = 1 AND points > ?",
+            (guild_id, points),
+        ) as cur:
+            row = await cur.fetchone()
+        return 1 + (int(row[0]) if row else 0)
+
+    async def position_of(self, guild_id: int, member_id: int, points: int) -> int:
+        """0-based position of a member in leaderboard order (points desc, then member id)."""
+        async with self.db.conn.execute(
+            "SELECT COUNT(*) FROM member_stats WHERE guild_id = ? AND in_guild = 1 AND "
+            "(points > ? OR (points = ? AND member_id < ?))",
+            (guild_id, points, points, member_id),
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def leaderboard_page(self, guild_id: int, offset: int, limit: int) -> list[LeaderboardRow]:
+        async with self.db.conn.execute(
+            "SELECT member_id, points FROM member_stats WHERE guild_id = ? AND in_guild = 1 "
+            "ORDER BY points DESC, member_id LIMIT ? OFFSET ?",
+            (guild_id, limit, offset),
+        ) as cur:
+            rows = [(r[0], r[1]) for r in await cur.fetchall()]
+        if not rows:
+            return []
+        from bot.engine.leaderboard import competition_ranks
+
+        first_rank = await self.rank_for_points(guild_id, rows[0][1])
+        ranks = competition_ranks([p for _, p in rows], offset, first_rank)
+        return [LeaderboardRow(m, p, r) for (m, p), r in zip(rows, ranks, strict=True)]
+
+    async def reset_streaks(self, guild_id: int, closed_day: date, chunk: int = 5000) -> int:
+        """Rollover in SQL: members with a streak who were not active on `closed_day` lose it.
+
+        Runs in chunks, each its own short transaction, so other writers are never held up for long.
+        """
+        total = 0
+        while True:
+            async with self.db.transaction() as conn:
+                cur = await conn.execute(
+                    "UPDATE member_stats SET streak = 0 WHERE guild_id = ? AND member_id IN ("
+                    " SELECT member_id FROM member_stats WHERE guild_id = ? AND streak > 0"
+                    " AND (last_active_date IS NULL OR last_active_date < ?) LIMIT ?)",
+                    (guild_id, guild_id, closed_day.isoformat(), chunk),
+                )
+                changed = cur.rowcount
+            total += changed
+            if changed < chunk:
+                return total
