@@ -100,3 +100,9 @@ CREATE TABLE outbox (
 );
 CREATE INDEX outbox_pending ON outbox (state, next_attempt_at) WHERE state = 'pending';
 CREATE INDEX outbox_by_guild ON outbox (guild_id, id);
+
+-- Process-wide facts such as the hash of the last synced command tree (not guild data).
+CREATE TABLE bot_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from bot.storage.achievements import AchievementRepository
 from bot.storage.database import Database, StorageError
-from bot.storage.guilds import AuditRepository, GuildRepository, GuildSettings, TierRepository
+from bot.storage.guilds import AuditRepository, GuildRepository, GuildSettings, MetaRepository, TierRepository
 from bot.storage.members import MemberRepository
 from bot.storage.outbox import NewAnnouncement, OutboxRepository
 
@@ -24,6 +24,7 @@ class Storage:
         self.achievements = AchievementRepository(db)
         self.members = MemberRepository(db)
         self.outbox = OutboxRepository(db)
+        self.meta = MetaRepository(db)
 
     @classmethod
     async def open(cls, path: Path) -> Storage:

@@ -148,3 +148,22 @@ class AuditRepository:
                            datetime.fromisoformat(r["created_at"]))
                 for r in await cur.fetchall()
             ]
+
+
+class MetaRepository:
+    """Small process-wide facts (the last synced command tree's hash)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def get(self, key: str) -> str | None:
+        async with self.db.conn.execute("SELECT value FROM bot_meta WHERE key = ?", (key,)) as cur:
+            row = await cur.fetchone()
+        return str(row[0]) if row else None
+
+    async def set(self, key: str, value: str) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO bot_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
