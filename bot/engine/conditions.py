@@ -150,9 +150,7 @@ def parse_condition(text: str, *, known_stats: Iterable[str] = (), check_typos: 
     `check_typos=False`.
     """
     if len(text) > MAX_LENGTH:
-        raise ConditionError(
-            f"condition is too long (max {MAX_LENGTH} characters)", MAX_LENGTH + 1, located=False
-        )
+        raise ConditionError(f"condition is too long (max {MAX_LENGTH} characters)", MAX_LENGTH + 1, located=False)
     if not text.strip():
         raise ConditionError("condition is empty", 1, located=False)
     known = frozenset(name.lower() for name in known_stats)
@@ -160,9 +158,7 @@ def parse_condition(text: str, *, known_stats: Iterable[str] = (), check_typos: 
     canonical = _render(tree)
     # The canonical form is what gets stored and re-parsed, so it must obey the same limit.
     if len(canonical) > MAX_LENGTH:
-        raise ConditionError(
-            f"condition is too long (max {MAX_LENGTH} characters)", MAX_LENGTH + 1, located=False
-        )
+        raise ConditionError(f"condition is too long (max {MAX_LENGTH} characters)", MAX_LENGTH + 1, located=False)
     names = {
         operand
         for comparison in _comparisons(tree)
@@ -249,9 +245,7 @@ def _tokenize(text: str) -> list[_Token]:
 def _word_token(word: str, column: int) -> _Token:
     if word[0] in _DIGITS:
         if not all(character in _DIGITS for character in word):
-            raise ConditionError(
-                f"invalid number {_quote(word)}", column, hint="stat names start with a letter"
-            )
+            raise ConditionError(f"invalid number {_quote(word)}", column, hint="stat names start with a letter")
         if len(word) > MAX_DIGITS:
             raise ConditionError(f"number {_quote(word)} is too long (max {MAX_DIGITS} digits)", column)
         return _Token(_NUMBER, word, column)
@@ -364,9 +358,7 @@ class _Parser:
         tree = self._or()
         closing = self._current
         if closing.kind == _END:
-            raise ConditionError(
-                f"expected ')' to close '(' from column {token.column}", token.column, located=False
-            )
+            raise ConditionError(f"expected ')' to close '(' from column {token.column}", token.column, located=False)
         if closing.kind != _RPAREN:
             raise self._after_expression(closing)
         self._advance()
@@ -390,14 +382,10 @@ class _Parser:
         self._advance()
         right = self._operand(right_token)
         if self._current.kind == _OP:
-            raise ConditionError(
-                "comparisons can't be chained", self._current.column, hint="join them with 'and'"
-            )
+            raise ConditionError("comparisons can't be chained", self._current.column, hint="join them with 'and'")
         self._comparisons += 1
         if self._comparisons > MAX_COMPARISONS:
-            raise ConditionError(
-                f"condition has too many comparisons (max {MAX_COMPARISONS})", left_token.column
-            )
+            raise ConditionError(f"condition has too many comparisons (max {MAX_COMPARISONS})", left_token.column)
         if isinstance(left, int) and isinstance(right, int):
             raise ConditionError(
                 f"'{left_token.text} {op_token.text} {right_token.text}' compares two numbers; name a stat",
@@ -405,9 +393,7 @@ class _Parser:
             )
         for name, number, number_token in ((left, right, right_token), (right, left, left_token)):
             if name == HOUR and isinstance(number, int) and number not in _HOUR_LITERALS:
-                raise ConditionError(
-                    f"hour compared with {number}", number_token.column, hint="hours run from 0 to 23"
-                )
+                raise ConditionError(f"hour compared with {number}", number_token.column, hint="hours run from 0 to 23")
         return _Comparison(left, op_token.text, right)
 
     def _operand(self, token: _Token) -> _Operand:
@@ -418,9 +404,7 @@ class _Parser:
             return name
         close = difflib.get_close_matches(name, _TYPO_TARGETS, n=1, cutoff=_TYPO_CUTOFF)
         if close:
-            raise ConditionError(
-                f"unknown stat {_quote(name)}", token.column, hint=f"did you mean {_quote(close[0])}?"
-            )
+            raise ConditionError(f"unknown stat {_quote(name)}", token.column, hint=f"did you mean {_quote(close[0])}?")
         return name
 
     def _enter(self, token: _Token) -> None:
@@ -489,9 +473,7 @@ def _render(node: _Node) -> str:
         return f"not {inner}" if isinstance(node.child, _Not) else f"not ({inner})"
     if isinstance(node, _Or):
         return " or ".join(_render(child) for child in node.children)
-    return " and ".join(
-        f"({_render(child)})" if isinstance(child, _Or) else _render(child) for child in node.children
-    )
+    return " and ".join(f"({_render(child)})" if isinstance(child, _Or) else _render(child) for child in node.children)
 
 
 # --- Evaluation -------------------------------------------------------------------------------------
@@ -545,10 +527,10 @@ def _compile_comparison(comparison: _Comparison) -> _Predicate:
     name, op, number = _stat_vs_number(comparison)
     if name is not None and name != HOUR:
         return _STAT_VS_NUMBER[op](name, number)
-    compare = _COMPARE[comparison.op]
     if name == HOUR:
-        op_compare = _COMPARE[op]
-        return lambda stats, hour: hour is not None and op_compare(hour, number)
+        hour_compare = _COMPARE[op]
+        return lambda stats, hour: hour is not None and hour_compare(hour, number)
+    compare = _COMPARE[comparison.op]
     left, right = _getter(comparison.left), _getter(comparison.right)
 
     def compare_operands(stats: _Stats, hour: int | None) -> bool:
