@@ -38,7 +38,12 @@ class Activity:
     stat: str | None = None  # for CUSTOM
     amount: int = 1
     channel_id: int | None = None  # where it happened, for announcements
-    counts_as_active: bool = True  # a reaction *received* is not the member being active
+    counts_as_active: bool = True  # False for an action that is not the member being present
+
+    @property
+    def is_active(self) -> bool:
+        """Whether this makes the member active today; a reaction *received* never does."""
+        return self.counts_as_active and self.kind is not ActivityKind.REACTION_RECEIVED
 
 
 @dataclass(slots=True)
@@ -87,7 +92,7 @@ def apply_activity(stats: MemberStats, activity: Activity, day: date) -> set[str
     elif stat := _KIND_STAT.get(activity.kind):
         stats.add(stat, activity.amount)
         changed.add(stat)
-    if activity.counts_as_active:
+    if activity.is_active:
         new_streak, new_day = streak_after_activity(stats.get("streak"), stats.last_active, day)
         if new_day:
             stats.values["logins"] = stats.get("logins") + 1
