@@ -14,15 +14,17 @@ import discord
 import yarl
 from discord.ext import commands
 
+from bot.announcer import Announcer
 from bot.clock import Clock, SystemClock
+from bot.errors import AchievementsTree
 from bot.recorder import ActivityRecorder
+from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.storage import Storage
 
 log = logging.getLogger(__name__)
 
 EXTENSIONS = (
-    "cogs.errors",
     "cogs.activity",
     "cogs.profile",
     "cogs.manage",
@@ -56,16 +58,23 @@ class AchievementsBot(commands.Bot):
             help_command=None,
             intents=intents_for(settings),
             allowed_mentions=discord.AllowedMentions.none(),
+            tree_cls=AchievementsTree,
             **options,
         )
         self.settings = settings
         self.storage = storage
         self.clock = clock
         self.recorder = ActivityRecorder(storage, clock)
+        self.scheduler = Scheduler(self.recorder, storage, clock)
+        self.announcer = Announcer(self)
+        self.recorder.committed_listeners.append(self.announcer.wake)
         self.connection_task: asyncio.Task[None] | None = None
+        self._shut_down = False
 
     async def setup_hook(self) -> None:
         self.recorder.start()
+        await self.scheduler.start()
+        self.announcer.start()
         for extension in EXTENSIONS:
             try:
                 await self.load_extension(extension)
@@ -91,12 +100,17 @@ class AchievementsBot(commands.Bot):
         log.info("synced %d slash commands %s", len(synced), f"to guild {guild.id}" if guild else "globally")
 
     async def close(self) -> None:
+        if self._shut_down:
+            return
+        self._shut_down = True
         for name in list(self.extensions):
             try:
                 await self.unload_extension(name)
             except Exception:
                 log.exception("extension %s failed to unload", name)
         try:
+            await self.scheduler.close()
+            await self.announcer.close()
             await self.recorder.close()
         finally:
             await super().close()

@@ -190,6 +190,9 @@ class ActivityRecorder:
         self._guilds.pop(guild_id, None)
         return await self.guild(guild_id)
 
+    def cached_guild(self, guild_id: int) -> GuildState | None:
+        return self._guilds.get(guild_id)
+
     def known_guilds(self) -> list[int]:
         return list(self._guilds)
 
@@ -252,7 +255,7 @@ class ActivityRecorder:
         day, hour = local_date_and_hour(activity.at, guild.tz)
         changed = apply_activity(state.stats, activity, day)
         evaluation = evaluate(state.stats, state.unlocked, guild.rulebook, changed, activity.at,
-                              hour if activity.counts_as_active else None, guild.tiers)
+                              hour if activity.is_active else None, guild.tiers)
         self._stage(activity.guild_id, activity.member_id, state, guild, evaluation, activity.at,
                     activity.channel_id)
         return RecordResult(True, evaluation.unlocked, evaluation.tier_reached)

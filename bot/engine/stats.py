@@ -57,7 +57,7 @@ class MemberStats:
         return self.values.get(stat, 0)
 
     def add(self, stat: str, amount: int) -> None:
-        self.values[stat] = self.values.get(stat, 0) + amount
+        self.values[stat] = max(0, self.values.get(stat, 0) + amount)
 
 
 def local_date_and_hour(at: datetime, tz: ZoneInfo) -> tuple[date, int]:

@@ -164,6 +164,7 @@ class MetaRepository:
     async def set(self, key: str, value: str) -> None:
         async with self.db.transaction() as conn:
             await conn.execute(
-                "INSERT INTO bot_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                "INSERT INTO bot_meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (key, value),
             )

@@ -1,0 +1,220 @@
+"""Posts the announcements outbox to Discord: after commit, with retries, digests and reward roles."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import discord
+
+from bot.render import DigestLine, digest_embed, mention, tier_embed, unlock_embed
+from bot.storage.outbox import OutboxItem
+
+if TYPE_CHECKING:
+    from bot.app import AchievementsBot
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+DIGEST_THRESHOLD = 5  # more items than this for one guild in one pass are posted as one digest
+
+
+def backoff(attempts: int, base: float) -> timedelta:
+    return timedelta(seconds=min(300.0, base * 2 ** (attempts - 1)))
+
+
+class Announcer:
+    def __init__(self, bot: AchievementsBot, *, base_delay: float = 2.0, poll_interval: float = 5.0) -> None:
+        self.bot = bot
+        self.storage = bot.storage
+        self.clock = bot.clock
+        self.base_delay = base_delay
+        self.poll_interval = poll_interval
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="announcer")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _loop(self) -> None:
+        await self.bot.wait_until_ready()
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                await self.deliver_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("announcement delivery failed; will retry")
+
+    async def deliver_due(self) -> int:
+        """Post every announcement that is due; returns how many were posted."""
+        self._idle.clear()
+        try:
+            posted = 0
+            while items := await self.storage.outbox.due(self.clock.now()):
+                by_guild: dict[int, list[OutboxItem]] = defaultdict(list)
+                for item in items:
+                    by_guild[item.guild_id].append(item)
+                for guild_items in by_guild.values():
+                    posted += await self._deliver_guild(guild_items)
+                if len(items) < 200:
+                    break
+            return posted
+        finally:
+            self._idle.set()
+
+    async def _deliver_guild(self, items: Sequence[OutboxItem]) -> int:
+        guild = self.bot.get_guild(items[0].guild_id)
+        if guild is None:
+            await self._failed(items, "the bot is not in this guild")
+            return 0
+        for item in items:
+            await self._grant_role(guild, item)
+        if len(items) > DIGEST_THRESHOLD:
+            return await self._post_digest(guild, items)
+        posted = 0
+        for item in items:
+            posted += await self._post_one(guild, item)
+        return posted
+
+    async def _channels(self, guild: discord.Guild, item: OutboxItem) -> list[discord.abc.Messageable]:
+        """Where to post, in order: the announce channel, the activity's channel, the system channel."""
+        state = await self.bot.recorder.guild(guild.id)
+        ids = [
+            state.settings.announce_channel_id,
+            item.channel_id,
+            guild.system_channel.id if guild.system_channel else None,
+        ]
+        found: list[discord.abc.Messageable] = []
+        for channel_id in ids:
+            if channel_id is None:
+                continue
+            channel = guild.get_channel_or_thread(channel_id)
+            if isinstance(channel, discord.TextChannel | discord.Thread | discord.VoiceChannel) and (
+                channel not in found
+            ):
+                found.append(channel)
+        return found
+
+    async def _send(self, guild: discord.Guild, item: OutboxItem, **kwargs: object) -> bool:
+        errors: list[str] = []
+        channels = await self._channels(guild, item)
+        for channel in channels:
+            try:
+                await channel.send(**kwargs)  # type: ignore[call-overload]
+                return True
+            except (discord.Forbidden, discord.NotFound) as exc:
+                errors.append(f"#{getattr(channel, 'name', channel)}: {exc.text or exc}")
+            except discord.HTTPException as exc:  # 429 after discord.py's own retries, 5xx
+                errors.append(f"#{getattr(channel, 'name', channel)}: HTTP {exc.status}")
+                break  # Discord is struggling: try again later rather than spreading to other channels
+        await self._retry(item, "; ".join(errors) or "no channel to post in")
+        return False
+
+    async def _post_one(self, guild: discord.Guild, item: OutboxItem) -> int:
+        if item.kind == "unlock":
+            holders = await self.storage.members.holders(guild.id, str(item.payload["achievement_id"]))
+            members = max(await self.storage.members.count(guild.id), holders, 1)
+            embed = unlock_embed(item.payload, holders, members)
+        else:
+            embed = tier_embed(item.payload)
+        sent = await self._send(
+            guild, item, content=mention(item.member_id), embed=embed,
+            allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, replied_user=False,
+                                                     users=[discord.Object(item.member_id)]),
+        )
+        if sent:
+            await self.storage.outbox.mark_sent([item.id])
+        return int(sent)
+
+    async def _post_digest(self, guild: discord.Guild, items: Sequence[OutboxItem]) -> int:
+        lines = []
+        for item in items:
+            if item.kind == "unlock":
+                name = discord.utils.escape_markdown(str(item.payload["name"]))
+                text = f"unlocked **{name}** (+{item.payload['points']})"
+            else:
+                tier = item.payload["new_tier"]
+                text = f"reached {tier['badge']} **{discord.utils.escape_markdown(str(tier['name']))}**"
+            lines.append(DigestLine(item.member_id, text))
+        members = list(dict.fromkeys(i.member_id for i in items))[:100]
+        sent = await self._send(
+            guild, items[0], embed=digest_embed(lines, len(items)),
+            allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, replied_user=False,
+                                                     users=[discord.Object(m) for m in members]),
+        )
+        if sent:
+            await self.storage.outbox.mark_sent([i.id for i in items])
+            return len(items)
+        # _send scheduled a retry for the first item only; the rest follow it.
+        for item in items[1:]:
+            await self._retry(item, "digest not posted")
+        return 0
+
+    async def _retry(self, item: OutboxItem, error: str) -> None:
+        attempts = item.attempts + 1
+        if attempts >= MAX_ATTEMPTS:
+            log.warning("guild %s: giving up announcement %s after %d attempts: %s",
+                        item.guild_id, item.id, attempts, error)
+            await self.storage.outbox.give_up(item.id, attempts, error)
+        else:
+            log.info("guild %s: announcement %s not posted (%s); retrying", item.guild_id, item.id, error)
+            next_at = self.clock.now() + backoff(attempts, self.base_delay)
+            await self.storage.outbox.retry_later(item.id, attempts, next_at, error)
+
+    async def _failed(self, items: Sequence[OutboxItem], error: str) -> None:
+        for item in items:
+            await self.storage.outbox.give_up(item.id, item.attempts + 1, error)
+
+    async def _grant_role(self, guild: discord.Guild, item: OutboxItem) -> None:
+        """Reward roles: only on the first attempt, so a retried post does not retry a refused role."""
+        role_id = item.payload.get("role_id") if item.kind == "unlock" else item.payload["new_tier"].get("role_id")
+        if not role_id or item.attempts:
+            return
+        role = guild.get_role(int(role_id))
+        reason = f"reward for {item.payload.get('name') or item.payload['new_tier']['name']}"
+        problem: str | None = None
+        if role is None:
+            problem = f"reward role {role_id} no longer exists"
+        else:
+            try:
+                member = guild.get_member(item.member_id) or await guild.fetch_member(item.member_id)
+                await member.add_roles(role, reason=reason)
+                return
+            except discord.NotFound:
+                problem = f"member {item.member_id} left before getting @{role.name}"
+            except discord.Forbidden:
+                problem = (f"cannot give @{role.name}: the bot needs Manage Roles and a role above @{role.name}")
+            except discord.HTTPException as exc:
+                problem = f"giving @{role.name} failed: HTTP {exc.status}"
+        log.warning("guild %s: %s", guild.id, problem)
+        async with self.storage.db.transaction() as conn:
+            await self.storage.audit.add(conn, guild.id, self.bot.user.id if self.bot.user else 0,
+                                         "reward-role-failed", problem, self.clock.now())
+
+    async def wait_idle(self) -> None:
+        await self._idle.wait()

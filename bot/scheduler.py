@@ -1,0 +1,107 @@
+"""Scheduled work: each guild's rollover at its local midnight, missed rollovers at start-up, and
+background jobs such as retroactive evaluation."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import date, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from bot.clock import Clock
+from bot.engine.achievements import Achievement
+from bot.recorder import ActivityRecorder, zone
+from bot.storage import Storage
+
+log = logging.getLogger(__name__)
+
+
+class Scheduler:
+    def __init__(self, recorder: ActivityRecorder, storage: Storage, clock: Clock) -> None:
+        self.recorder = recorder
+        self.storage = storage
+        self.clock = clock
+        self._apscheduler = AsyncIOScheduler(timezone="UTC")
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._background: set[asyncio.Task[object]] = set()
+
+    async def start(self) -> None:
+        """Run the rollovers missed while the bot was down, then schedule every known guild."""
+        self._apscheduler.start()
+        for settings in await self.storage.guilds.all():
+            self.schedule_guild(settings.guild_id, settings.timezone)
+        await self.run_due_rollovers()
+
+    async def close(self) -> None:
+        if self._apscheduler.running:
+            self._apscheduler.shutdown(wait=False)
+        for task in list(self._background):
+            task.cancel()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+    def schedule_guild(self, guild_id: int, timezone: str) -> None:
+        """(Re)schedule a guild's rollover for 00:00 in its timezone; APScheduler's cron trigger follows
+        DST and 30/45-minute offsets."""
+        self._apscheduler.add_job(
+            self.rollover_guild,
+            CronTrigger(hour=0, minute=0, second=1, timezone=zone(timezone)),
+            args=[guild_id],
+            id=f"rollover:{guild_id}",
+            replace_existing=True,
+            coalesce=True,
+            misfire_grace_time=6 * 3600,
+        )
+
+    def next_rollover(self, guild_id: int) -> object | None:
+        job = self._apscheduler.get_job(f"rollover:{guild_id}")
+        return job.next_run_time if job else None
+
+    async def run_due_rollovers(self) -> dict[int, date]:
+        """Close every day that ended (in each guild's timezone) and was not closed yet."""
+        closed: dict[int, date] = {}
+        for settings in await self.storage.guilds.all():
+            day = await self.rollover_guild(settings.guild_id)
+            if day is not None:
+                closed[settings.guild_id] = day
+        return closed
+
+    async def rollover_guild(self, guild_id: int) -> date | None:
+        """Close the guild's most recent ended local day, once; returns it, or None if already closed.
+
+        Closing day D resets the streak of everyone not active on D, so closing only the latest missed
+        day gives the same result as closing each missed day in turn.
+        """
+        lock = self._locks.setdefault(guild_id, asyncio.Lock())
+        async with lock:
+            state = await self.recorder.guild(guild_id)
+            today = self.clock.now().astimezone(state.tz).date()
+            yesterday = today - timedelta(days=1)
+            last = state.settings.last_rollover_date
+            if last is not None and last >= yesterday:
+                return None
+            reset = await self.recorder.close_day(guild_id, yesterday)
+            if last is not None and last < yesterday - timedelta(days=1):
+                log.info("guild %s: caught up missed rollovers %s..%s", guild_id, last + timedelta(days=1), yesterday)
+            log.info("guild %s: rollover of %s, %d streaks reset", guild_id, yesterday, reset)
+            return yesterday
+
+    def retroactive(self, guild_id: int, achievements: Sequence[Achievement]) -> asyncio.Task[object]:
+        """Give `achievements` to stored members who already meet them, in the background."""
+
+        async def job() -> object:
+            try:
+                count = await self.recorder.reevaluate(guild_id, achievements)
+                log.info("guild %s: retroactive evaluation unlocked %d", guild_id, count)
+                return count
+            except Exception:
+                log.exception("guild %s: retroactive evaluation failed", guild_id)
+                raise
+
+        task: asyncio.Task[object] = asyncio.create_task(job(), name=f"retroactive:{guild_id}")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task

@@ -1,0 +1,109 @@
+"""Listeners that turn Discord events into activities: messages, reactions, presence, joins and leaves."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord.ext import commands
+
+from bot.engine.stats import Activity, ActivityKind
+
+if TYPE_CHECKING:
+    from bot.app import AchievementsBot
+
+log = logging.getLogger(__name__)
+
+# Message types a member writes; joins, pins, boosts and other system messages do not count.
+COUNTED_MESSAGE_TYPES = frozenset({discord.MessageType.default, discord.MessageType.reply})
+
+
+class ActivityListener(commands.Cog):
+    def __init__(self, bot: AchievementsBot) -> None:
+        self.bot = bot
+        self.recorder = bot.recorder
+
+    async def _ensure_guild(self, guild: discord.Guild) -> None:
+        state = await self.recorder.guild(guild.id)
+        self.bot.scheduler.schedule_guild(guild.id, state.settings.timezone)
+
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        for guild in self.bot.guilds:
+            await self._ensure_guild(guild)
+
+    @commands.Cog.listener()
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        await self._ensure_guild(guild)
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        if (
+            message.guild is None
+            or message.author.bot
+            or message.webhook_id is not None
+            or message.type not in COUNTED_MESSAGE_TYPES
+        ):
+            return
+        await self.recorder.record(
+            Activity(message.guild.id, message.author.id, ActivityKind.MESSAGE, self.bot.clock.now(),
+                     channel_id=message.channel.id),
+            content=message.content,
+        )
+
+    @commands.Cog.listener()
+    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+        await self._reaction(payload, +1)
+
+    @commands.Cog.listener()
+    async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
+        # The counts go back down; unlocks already earned stay.
+        await self._reaction(payload, -1)
+
+    async def _reaction(self, payload: discord.RawReactionActionEvent, amount: int) -> None:
+        if payload.guild_id is None or payload.user_id == payload.message_author_id:
+            return
+        guild = self.bot.get_guild(payload.guild_id)
+        reactor = payload.member or (guild.get_member(payload.user_id) if guild else None)
+        if reactor is not None and reactor.bot:
+            return
+        if self.bot.user is not None and payload.user_id == self.bot.user.id:
+            return
+        now = self.bot.clock.now()
+        adding = amount > 0
+        await self.recorder.record(Activity(
+            payload.guild_id, payload.user_id, ActivityKind.REACTION_GIVEN, now, amount=amount,
+            channel_id=payload.channel_id, counts_as_active=adding,
+        ))
+        author_id = payload.message_author_id
+        if author_id is None:
+            return  # Discord did not say whose message it was (very old events)
+        author = guild.get_member(author_id) if guild else None
+        if (author is not None and author.bot) or (self.bot.user is not None and author_id == self.bot.user.id):
+            return
+        await self.recorder.record(Activity(
+            payload.guild_id, author_id, ActivityKind.REACTION_RECEIVED, now, amount=amount,
+            channel_id=payload.channel_id, counts_as_active=False,
+        ))
+
+    @commands.Cog.listener()
+    async def on_presence_update(self, before: discord.Member, after: discord.Member) -> None:
+        came_online = before.status is discord.Status.offline and after.status is not discord.Status.offline
+        if after.bot or not came_online:
+            return
+        await self.recorder.record(
+            Activity(after.guild.id, after.id, ActivityKind.PRESENCE, self.bot.clock.now())
+        )
+
+    @commands.Cog.listener()
+    async def on_raw_member_remove(self, payload: discord.RawMemberRemoveEvent) -> None:
+        await self.bot.storage.members.set_in_guild(payload.guild_id, payload.user.id, False)
+
+    @commands.Cog.listener()
+    async def on_member_join(self, member: discord.Member) -> None:
+        await self.bot.storage.members.set_in_guild(member.guild.id, member.id, True)
+
+
+async def setup(bot: AchievementsBot) -> None:
+    await bot.add_cog(ActivityListener(bot))
