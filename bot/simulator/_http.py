@@ -1,0 +1,269 @@
+"""The HTTP front of the simulator: routing, recording, injected failures, and Discord-shaped responses."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import struct
+import time
+import zlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from ._validation import ApiError
+
+if TYPE_CHECKING:
+    from ._gateway import Gateway
+    from ._world import World
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = re.compile(r"^/api/v\d+")
+CDN_IMAGE = re.compile(r"^/(avatars|embed/avatars|icons|banners|guilds/\d+/users/\d+/avatars)/.+\.(png|webp|jpe?g|gif)$")  # noqa: E501
+CDN_ATTACHMENT = re.compile(r"^/attachments/\d+/(\d+)/[^/]+$")
+
+
+@dataclass
+class RecordedFile:
+    field: str
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass
+class RecordedRequest:
+    """One request as Discord would have received it, and what the simulator answered."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    json: Any
+    files: list[RecordedFile]
+    headers: dict[str, str]
+    status: int = 0
+    response: Any = None
+    route: str | None = None
+
+
+@dataclass
+class FailureRule:
+    method: str
+    pattern: re.Pattern[str]
+    status: int
+    retry_after: float
+    times: int
+    is_global: bool = False
+
+
+@dataclass
+class Call:
+    """A parsed API request handed to a route handler."""
+
+    request: web.Request
+    record: RecordedRequest
+    args: tuple[str, ...]
+
+    @property
+    def json(self) -> Any:
+        return self.record.json
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return self.record.json if isinstance(self.record.json, dict) else {}
+
+    @property
+    def files(self) -> list[tuple[str, str, bytes]]:
+        return [(f.field, f.filename, f.data) for f in self.record.files]
+
+    def query(self, name: str, default: str | None = None) -> str | None:
+        return self.record.query.get(name, default)
+
+
+Result = tuple[int, Any]
+Handler = Callable[[Call], Awaitable[Result]]
+
+
+@dataclass
+class Route:
+    method: str
+    pattern: re.Pattern[str]
+    template: str
+    handler: Handler
+    auth: bool = True
+
+
+@dataclass
+class Router:
+    routes: list[Route] = field(default_factory=list)
+
+    def add(self, method: str, template: str, handler: Handler, *, auth: bool = True) -> None:
+        regex = "^" + re.sub(r"\{(\w+)\}", r"([^/]+)", template) + "$"
+        self.routes.append(Route(method, re.compile(regex), template, handler, auth))
+
+    def match(self, method: str, path: str) -> tuple[Route, tuple[str, ...]] | None:
+        for route in self.routes:
+            if route.method != method:
+                continue
+            m = route.pattern.match(path)
+            if m:
+                return route, m.groups()
+        return None
+
+
+def json_response(status: int, data: Any, headers: dict[str, str] | None = None) -> web.Response:
+    if status == 204 or data is None:
+        return web.Response(status=204 if status < 300 else status, headers=headers)
+    # discord.py only decodes the body when Content-Type is exactly "application/json".
+    body = json.dumps(data).encode()
+    return web.Response(body=body, status=status, headers={"Content-Type": "application/json", **(headers or {})})
+
+
+def ratelimit_headers(bucket: str, *, remaining: int = 49, reset_after: float = 1.0) -> dict[str, str]:
+    return {
+        "X-RateLimit-Limit": "50",
+        "X-RateLimit-Remaining": str(remaining),
+        "X-RateLimit-Reset": f"{time.time() + reset_after:.3f}",
+        "X-RateLimit-Reset-After": f"{reset_after:.3f}",
+        "X-RateLimit-Bucket": bucket,
+        "Via": "1.1 google",
+    }
+
+
+def solid_png(rgb: tuple[int, int, int], size: int = 16) -> bytes:
+    """A tiny solid-colour PNG, built by hand so that no imaging library is needed."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    row = b"\x00" + bytes(rgb) * size
+    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
+    body = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(row * size)) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + body
+
+
+class HttpFront:
+    """Serves /api/v10 routes, the CDN and the gateway websocket from one aiohttp application."""
+
+    def __init__(self, world: World, gateway: Gateway, router: Router) -> None:
+        self.world = world
+        self.gateway = gateway
+        self.router = router
+        self.requests: list[RecordedRequest] = []
+        self.unknown_routes: list[RecordedRequest] = []
+        self.failures: list[FailureRule] = []
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        return app
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            return await self.gateway.handle(request)
+        m = API_PREFIX.match(request.path)
+        if m is None:
+            return await self._cdn(request)
+        path = request.path[m.end() :]
+        record = await self._record(request, path)
+        try:
+            status, data, headers = await self._answer(request, record)
+        except ApiError as exc:
+            status, data, headers = exc.status, exc.body(), {}
+        except Exception:
+            log.exception("simulator route %s %s crashed", request.method, path)
+            status, data, headers = 500, {"message": "500: Internal Server Error", "code": 0}, {}
+        record.status = status
+        record.response = data
+        bucket = record.route or path
+        all_headers = ratelimit_headers(f"{abs(hash(bucket)) % 10**12:x}") | headers
+        return json_response(status, data, all_headers)
+
+    async def _answer(self, request: web.Request, record: RecordedRequest) -> tuple[int, Any, dict[str, str]]:
+        found = self.router.match(request.method, record.path)
+        if found is None:
+            self.unknown_routes.append(record)
+            log.warning("simulator: unknown route %s %s", request.method, record.path)
+            return 404, {"message": "404: Not Found", "code": 0}, {}
+        route, args = found
+        record.route = f"{route.method} {route.template}"
+        if route.auth and request.headers.get("Authorization") != f"Bot {self.world.token}":
+            return 401, {"message": "401: Unauthorized", "code": 0}, {}
+        injected = self._injected_failure(request.method, record.path)
+        if injected is not None:
+            return injected
+        status, data = await route.handler(Call(request, record, args))
+        return status, data, {}
+
+    def _injected_failure(self, method: str, path: str) -> tuple[int, Any, dict[str, str]] | None:
+        for rule in self.failures:
+            if rule.times <= 0 or rule.method not in (method, "*") or not rule.pattern.search(path):
+                continue
+            rule.times -= 1
+            if rule.status == 429:
+                body: dict[str, Any] = {"message": "You are being rate limited.", "retry_after": rule.retry_after}
+                body["global"] = rule.is_global
+                if not rule.is_global:
+                    body["code"] = 0
+                headers = ratelimit_headers(f"{abs(hash(path)) % 10**12:x}", remaining=0, reset_after=rule.retry_after)
+                headers |= {"Retry-After": str(max(1, round(rule.retry_after))), "X-RateLimit-Scope": "user"}
+                if rule.is_global:
+                    headers |= {"X-RateLimit-Global": "true", "X-RateLimit-Scope": "global"}
+                return 429, body, headers
+            return rule.status, {"message": f"{rule.status}: Simulated server error", "code": 0}, {}
+        return None
+
+    async def _record(self, request: web.Request, path: str) -> RecordedRequest:
+        record = RecordedRequest(
+            method=request.method,
+            path=path,
+            query=dict(request.query),
+            json=None,
+            files=[],
+            headers={k: v for k, v in request.headers.items() if k.lower() != "authorization"},
+        )
+        self.requests.append(record)
+        if request.content_type.startswith("multipart/"):
+            reader = await request.multipart()
+            while True:
+                part = await reader.next()
+                if part is None:
+                    break
+                name = getattr(part, "name", None) or ""
+                data = await part.read()  # type: ignore[union-attr]
+                filename = getattr(part, "filename", None)
+                if name == "payload_json":
+                    record.json = json.loads(data)
+                elif filename is not None:
+                    ctype = part.headers.get("Content-Type", "application/octet-stream")
+                    record.files.append(RecordedFile(name, filename, ctype, bytes(data)))
+        elif request.can_read_body:
+            raw = await request.read()
+            if raw:
+                try:
+                    record.json = json.loads(raw)
+                except ValueError:
+                    record.json = raw.decode(errors="replace")
+        return record
+
+    async def _cdn(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        record = RecordedRequest(request.method, path, dict(request.query), None, [], dict(request.headers))
+        self.requests.append(record)
+        if request.method == "GET" and CDN_IMAGE.match(path):
+            digest = zlib.crc32(path.encode())
+            record.status = 200
+            png = solid_png((digest & 0xFF, (digest >> 8) & 0xFF, (digest >> 16) & 0xFF))
+            return web.Response(body=png, headers={"Content-Type": "image/png"})
+        m = CDN_ATTACHMENT.match(path)
+        if request.method == "GET" and m and int(m.group(1)) in self.world.attachments:
+            record.status = 200
+            return web.Response(body=self.world.attachments[int(m.group(1))])
+        record.status = 404
+        self.unknown_routes.append(record)
+        log.warning("simulator: unknown route %s %s", request.method, path)
+        return json_response(404, {"message": "404: Not Found", "code": 0})

@@ -1,0 +1,492 @@
+"""DiscordSimulator: the control API tests and the sandbox use to build a community and act in it."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+from aiohttp import web
+
+from ._gateway import GUILD_MEMBERS, GUILD_PRESENCES, GUILDS, Gateway
+from ._http import FailureRule, HttpFront, RecordedRequest, Router
+from ._interactions import (
+    CommandNotAvailable,
+    InteractionRoutes,
+    OptionBuilder,
+    SimInteraction,
+    command_allowed,
+    resolve_target,
+)
+from ._rest import RestRoutes
+from ._state import (
+    DEFAULT_BOT_PERMISSIONS,
+    DEFAULT_EVERYONE_PERMISSIONS,
+    Overwrite,
+    SimChannel,
+    SimGuild,
+    SimMember,
+    SimRole,
+    SimUser,
+    avatar_hash,
+    channel_permissions,
+    permission_value,
+)
+from ._world import World
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Payload = dict[str, Any]
+USE_APPLICATION_COMMANDS = permission_value("use_application_commands")
+SEND_MESSAGES = permission_value("send_messages")
+
+
+class DiscordSimulator:
+    """A local Discord (REST, gateway, CDN) on 127.0.0.1 that the unmodified discord.py client talks to."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
+        self.port = port
+        self.world = World()
+        self.gateway = Gateway(self.world)
+        self.world.gateway = self.gateway
+        router = Router()
+        self.rest = RestRoutes(self.world)
+        self.rest.register(router)
+        self.interaction_routes = InteractionRoutes(self.world)
+        self.interaction_routes.register(router)
+        self.http = HttpFront(self.world, self.gateway, router)
+        self._runner: web.AppRunner | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.http.app(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        self.world.gateway_url = f"ws://{self.host}:{self.port}/"
+        self.world.cdn_base = f"http://{self.host}:{self.port}"
+        log.info("Discord simulator listening on %s", self.api_base)
+
+    async def close(self) -> None:
+        await self.gateway.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    @property
+    def api_base(self) -> str:
+        return f"http://{self.host}:{self.port}/api/v10"
+
+    @property
+    def gateway_url(self) -> str:
+        return self.world.gateway_url
+
+    @property
+    def cdn_base(self) -> str:
+        return self.world.cdn_base
+
+    @property
+    def token(self) -> str:
+        return self.world.token
+
+    @property
+    def bot_user(self) -> Payload:
+        return self.world.bot_user.payload()
+
+    @property
+    def bot_user_id(self) -> int:
+        return self.world.bot_user.id
+
+    @property
+    def application_id(self) -> int:
+        return self.world.application_id
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        return self.http.requests
+
+    @property
+    def unknown_routes(self) -> list[RecordedRequest]:
+        return self.http.unknown_routes
+
+    @property
+    def connected(self) -> bool:
+        return bool(self.gateway.active_sessions)
+
+    # -- building the world ------------------------------------------------------------------------
+    def create_user(
+        self, name: str, bot: bool = False, *, global_name: str | None = None, avatar: bool = True
+    ) -> SimUser:
+        uid = self.world.snowflake()
+        user = SimUser(uid, name, bot=bot, global_name=global_name, avatar=avatar_hash(uid) if avatar else None)
+        self.world.users[uid] = user
+        return user
+
+    def create_guild(
+        self,
+        name: str,
+        owner_id: int | None = None,
+        *,
+        bot_permissions: int = DEFAULT_BOT_PERMISSIONS,
+        bot_role_position: int = 10,
+        everyone_permissions: int = DEFAULT_EVERYONE_PERMISSIONS,
+        general_channel: bool = True,
+    ) -> SimGuild:
+        """A guild with @everyone, the bot as a member with its managed role, an owner, and #general."""
+        world = self.world
+        gid = world.snowflake()
+        if owner_id is None:
+            owner_id = self.create_user(f"{re.sub(r'[^a-z0-9]+', '', name.lower())[:20] or 'guild'}-owner").id
+        guild = SimGuild(gid, name, owner_id)
+        guild.roles[gid] = SimRole(gid, gid, "@everyone", everyone_permissions, 0)
+        bot_role = SimRole(world.snowflake(), gid, world.bot_user.username, bot_permissions, bot_role_position,
+                           managed=True, bot_id=world.bot_user.id)
+        guild.roles[bot_role.id] = bot_role
+        guild.bot_role_id = bot_role.id
+        guild.members[owner_id] = SimMember(owner_id, gid)
+        guild.members[world.bot_user.id] = SimMember(world.bot_user.id, gid, roles=[bot_role.id])
+        world.guilds[gid] = guild
+        if general_channel:
+            guild.system_channel_id = self._add_channel(guild, "general", 0).id
+        self.gateway.dispatch(
+            "GUILD_CREATE", lambda session: world.guild_create_payload(guild, session), GUILDS
+        )
+        return guild
+
+    def _add_channel(self, guild: SimGuild, name: str, kind: int, **fields: Any) -> SimChannel:
+        channel = SimChannel(self.world.snowflake(), name, kind, guild.id, position=len(guild.channels), **fields)
+        guild.channels[channel.id] = channel
+        self.world.channels[channel.id] = channel
+        return channel
+
+    def create_text_channel(
+        self,
+        guild_id: int,
+        name: str,
+        overwrites: Iterable[Overwrite] = (),
+        *,
+        topic: str | None = None,
+        parent_id: int | None = None,
+    ) -> SimChannel:
+        guild = self.world.guilds[guild_id]
+        channel = self._add_channel(guild, name, 0, topic=topic, parent_id=parent_id, overwrites=list(overwrites))
+        self._channel_event("CHANNEL_CREATE", channel)
+        return channel
+
+    def create_category(self, guild_id: int, name: str, overwrites: Iterable[Overwrite] = ()) -> SimChannel:
+        channel = self._add_channel(self.world.guilds[guild_id], name, 4, overwrites=list(overwrites))
+        self._channel_event("CHANNEL_CREATE", channel)
+        return channel
+
+    def set_overwrite(self, channel_id: int, target_id: int, *, allow: int = 0, deny: int = 0) -> None:
+        """Set the overwrite for a role or member (its type is inferred) on a channel."""
+        channel = self.world.channels[channel_id]
+        guild = self.world.guilds[channel.guild_id or 0]
+        kind = 0 if target_id in guild.roles else 1
+        channel.overwrites = [o for o in channel.overwrites if o.id != target_id]
+        channel.overwrites.append(Overwrite(target_id, kind, allow, deny))
+        self._channel_event("CHANNEL_UPDATE", channel)
+
+    def deny_bot(self, channel_id: int, *permissions: str) -> None:
+        """Deny the bot's member the named permissions (``"send_messages"``) in a channel."""
+        deny = 0
+        for name in permissions:
+            deny |= permission_value(name)
+        self.set_overwrite(channel_id, self.world.bot_user.id, deny=deny)
+
+    def _channel_event(self, event: str, channel: SimChannel) -> None:
+        self.gateway.dispatch(event, channel.payload(), GUILDS)
+
+    def create_role(
+        self, guild_id: int, name: str, permissions: int = 0, position: int = 1, *, color: int = 0,
+        mentionable: bool = False, hoist: bool = False,
+    ) -> SimRole:
+        """A role; like Discord, new roles sit low (position 1) unless placed; the bot's role is at 10."""
+        guild = self.world.guilds[guild_id]
+        role = SimRole(self.world.snowflake(), guild_id, name, permissions, position, color, hoist, mentionable)
+        guild.roles[role.id] = role
+        self.gateway.dispatch("GUILD_ROLE_CREATE", {"guild_id": str(guild_id), "role": role.payload()}, GUILDS)
+        return role
+
+    def add_member(
+        self, guild_id: int, user_id: int, roles: Iterable[int | SimRole] = (), *, nick: str | None = None
+    ) -> SimMember:
+        guild = self.world.guilds[guild_id]
+        member = SimMember(user_id, guild_id, [resolve_target(r) for r in roles], nick=nick)
+        guild.members[user_id] = member
+        data = self.world.member_payload(guild, user_id) | {"guild_id": str(guild_id)}
+        self.gateway.dispatch("GUILD_MEMBER_ADD", data, GUILD_MEMBERS)
+        return member
+
+    async def remove_member(self, guild_id: int, user_id: int) -> None:
+        guild = self.world.guilds[guild_id]
+        guild.members.pop(user_id)
+        guild.presences.pop(user_id, None)
+        data = {"guild_id": str(guild_id), "user": self.world.users[user_id].payload()}
+        self.gateway.dispatch("GUILD_MEMBER_REMOVE", data, GUILD_MEMBERS)
+
+    def add_member_role(self, guild_id: int, user_id: int, role_id: int) -> None:
+        """A moderator gives a member a role in the Discord client (dispatches GUILD_MEMBER_UPDATE)."""
+        member = self.world.guilds[guild_id].members[user_id]
+        if role_id not in member.roles:
+            member.roles.append(role_id)
+        self.rest.dispatch_member_update(self.world.guilds[guild_id], user_id)
+
+    def dm_channel_id(self, user_id: int) -> int:
+        return self.world.dm_channel(user_id).id
+
+    def close_dms(self, user_id: int) -> None:
+        """The user no longer accepts DMs from the bot: sending one answers 403 code 50007."""
+        self.rest.dm_closed.add(user_id)
+
+    def disallow_intents(self, intents: int) -> None:
+        """IDENTIFY with any of these (privileged) intents is closed with 4014, as for an unapproved bot."""
+        self.gateway.disallowed_intents = intents
+
+    # -- members acting ----------------------------------------------------------------------------
+    async def send_message(self, channel_id: int, author_id: int, content: str = "", **extra: Any) -> Payload:
+        """A user posts in a channel; ``files=[(filename, bytes)]`` attaches files; the bot gets MESSAGE_CREATE."""
+        world = self.world
+        channel = world.channels[channel_id]
+        guild = world.guild_of(channel)
+        if guild is not None:
+            if author_id not in guild.members:
+                raise ValueError(f"user {author_id} is not a member of guild {guild.id}")
+            if not channel_permissions(guild, channel, author_id) & SEND_MESSAGES:
+                raise PermissionError(f"user {author_id} may not post in #{channel.name}")
+        files = [(f"files[{i}]", name, data) for i, (name, data) in enumerate(extra.pop("files", []))]
+        msg = world.create_message(channel, world.users[author_id], {"content": content, **extra}, files)
+        world.dispatch_message("MESSAGE_CREATE", msg)
+        return world.public(msg)
+
+    async def add_reaction(self, channel_id: int, message_id: int | str, user_id: int, emoji: str) -> None:
+        channel = self.world.channels[channel_id]
+        self.world.add_reaction(channel, self.world.message(channel_id, int(message_id)), user_id, emoji)
+
+    async def remove_reaction(self, channel_id: int, message_id: int | str, user_id: int, emoji: str) -> None:
+        channel = self.world.channels[channel_id]
+        self.world.remove_reaction(channel, self.world.message(channel_id, int(message_id)), user_id, emoji)
+
+    async def set_presence(
+        self, guild_id: int, user_id: int, status: str, activities: list[Payload] | None = None
+    ) -> None:
+        guild = self.world.guilds[guild_id]
+        guild.presences[user_id] = {"status": status, "activities": activities or []}
+        self.gateway.dispatch("PRESENCE_UPDATE", self.world.presence_payload(guild, user_id), GUILD_PRESENCES)
+
+    # -- interactions --------------------------------------------------------------------------------
+    def _interaction_base(self, guild_id: int | None, channel_id: int, user_id: int) -> Payload:
+        world = self.world
+        if not self.gateway.active_sessions:
+            raise RuntimeError("no bot is connected to the simulator's gateway")
+        channel = world.channels[channel_id]
+        base: Payload = {
+            "channel_id": str(channel_id),
+            "locale": "en-US",
+            "entitlements": [],
+            "attachment_size_limit": 10 * 1024 * 1024,
+            "app_permissions": str(world.bot_permissions(channel)),
+        }
+        if guild_id is None:
+            owners = {"1": str(user_id)}
+            return base | {"user": world.users[user_id].payload(), "context": 1,
+                           "channel": channel.payload(world.users), "authorizing_integration_owners": owners}
+        guild = world.guilds[guild_id]
+        perms = channel_permissions(guild, channel, user_id)
+        if not perms & USE_APPLICATION_COMMANDS:
+            raise CommandNotAvailable(f"user {user_id} cannot use application commands in #{channel.name}")
+        return base | {
+            "guild_id": str(guild_id),
+            "guild": {"id": str(guild_id), "locale": "en-US", "features": []},
+            "guild_locale": "en-US",
+            "channel": channel.payload() | {"permissions": str(perms)},
+            "member": world.member_payload(guild, user_id, permissions=perms),
+            "authorizing_integration_owners": {"0": str(guild_id)},
+            "context": 0,
+        }
+
+    def _find_command(self, guild_id: int | None, name: str, kind: int) -> Payload:
+        for scope in ((guild_id, None) if guild_id is not None else (None,)):
+            for cmd in self.world.commands.get(scope, []):
+                if cmd["name"] == name and cmd["type"] == kind:
+                    return cmd
+        raise CommandNotAvailable(f"no synced command {name!r} (type {kind}) for guild {guild_id}")
+
+    def _command_interaction(
+        self, guild_id: int | None, channel_id: int, user_id: int, command: str, options: dict[str, Any],
+        focused: str | None,
+    ) -> SimInteraction:
+        parts = command.split()
+        cmd = self._find_command(guild_id, parts[0], 1)
+        guild = self.world.guilds.get(guild_id or 0)
+        if not command_allowed(guild, user_id, cmd):
+            raise CommandNotAvailable(f"/{command} is hidden from user {user_id} by its default permissions")
+        base = self._interaction_base(guild_id, channel_id, user_id)
+        builder = OptionBuilder(self.world, guild, channel_id, user_id)
+        data: Payload = {"id": cmd["id"], "name": cmd["name"], "type": 1,
+                         "options": builder.build(cmd["options"], parts[1:], options, focused)}
+        if builder.resolved:
+            data["resolved"] = builder.resolved
+        if "guild_id" in cmd:
+            data["guild_id"] = cmd["guild_id"]
+        ix = self.interaction_routes.new(4 if focused else 2, base | {"data": data})
+        self.gateway.dispatch("INTERACTION_CREATE", ix.payload)
+        return ix
+
+    async def invoke_command(
+        self, guild_id: int | None, channel_id: int, user_id: int, command: str, /, **options: Any
+    ) -> SimInteraction:
+        """A member runs ``/command sub option:value``; users/roles/channels may be ids, dicts or Sim objects."""
+        return self._command_interaction(guild_id, channel_id, user_id, command, options, None)
+
+    async def autocomplete(
+        self, guild_id: int | None, channel_id: int, user_id: int, command: str, /, *, focused: str,
+        value: str = "", timeout: float = 5, **options: Any,  # noqa: ASYNC109
+    ) -> list[Payload]:
+        """A member types ``value`` into option ``focused``; returns the choices the bot answered."""
+        ix = self._command_interaction(guild_id, channel_id, user_id, command, {**options, focused: value}, focused)
+        body = await ix.response(timeout)
+        return list((body.get("data") or {}).get("choices") or [])
+
+    async def invoke_context_menu(
+        self, guild_id: int, channel_id: int, user_id: int, name: str, target: Any, *, message: bool = False
+    ) -> SimInteraction:
+        """A member picks a user (or, with ``message=True``, a message) context-menu command."""
+        cmd = self._find_command(guild_id, name, 3 if message else 2)
+        guild = self.world.guilds[guild_id]
+        if not command_allowed(guild, user_id, cmd):
+            raise CommandNotAvailable(f"{name!r} is hidden from user {user_id} by its default permissions")
+        base = self._interaction_base(guild_id, channel_id, user_id)
+        target_id = resolve_target(target)
+        data: Payload = {"id": cmd["id"], "name": name, "type": cmd["type"], "target_id": str(target_id)}
+        if message:
+            msg = self.world.messages[target_id]
+            data["resolved"] = {"messages": {str(target_id): self.world.public(msg)}}
+        else:
+            builder = OptionBuilder(self.world, guild, channel_id, user_id)
+            builder._resolve({"type": 6, "name": "target"}, target_id)
+            data["resolved"] = builder.resolved
+        ix = self.interaction_routes.new(2, base | {"data": data})
+        self.gateway.dispatch("INTERACTION_CREATE", ix.payload)
+        return ix
+
+    async def click_button(self, message: Payload | int | str, custom_id: str, user_id: int) -> SimInteraction:
+        """A member clicks an enabled button of a message the bot posted."""
+        return self._component(message, custom_id, user_id, {2}, None)
+
+    async def select_option(
+        self, message: Payload | int | str, custom_id: str, user_id: int, values: list[str]
+    ) -> SimInteraction:
+        """A member picks ``values`` in a select menu of a message the bot posted."""
+        return self._component(message, custom_id, user_id, {3, 5, 6, 7, 8}, values)
+
+    def _component(
+        self, message: Payload | int | str, custom_id: str, user_id: int, kinds: set[int], values: list[str] | None
+    ) -> SimInteraction:
+        mid = int(message["id"]) if isinstance(message, dict) else int(message)
+        msg = self.world.messages.get(mid)
+        if msg is None:
+            raise ValueError(f"no message {mid}")
+        if msg["flags"] & 64 and str(user_id) != msg.get("interaction_metadata", {}).get("user", {}).get("id"):
+            raise ValueError(f"user {user_id} cannot see ephemeral message {mid}")
+        components = [c for row in msg.get("components") or [] for c in row.get("components") or []]
+        comp = next((c for c in components if c.get("custom_id") == custom_id), None)
+        if comp is None or comp.get("type") not in kinds or comp.get("disabled"):
+            have = [c.get("custom_id") for c in components]
+            raise ValueError(f"no enabled component {custom_id!r} on message {mid}; it has {have}")
+        channel = self.world.channels[int(msg["channel_id"])]
+        base = self._interaction_base(channel.guild_id, channel.id, user_id)
+        data: Payload = {"custom_id": custom_id, "component_type": comp["type"]}
+        if values is not None:
+            data["values"] = values
+        payload = base | {"data": data, "message": self.world.public(msg)}
+        ix = self.interaction_routes.new(3, payload, source_message_id=mid)
+        self.gateway.dispatch("INTERACTION_CREATE", ix.payload)
+        return ix
+
+    @property
+    def interaction_response_deadline(self) -> float:
+        return self.interaction_routes.response_deadline
+
+    @interaction_response_deadline.setter
+    def interaction_response_deadline(self, seconds: float) -> None:
+        self.interaction_routes.response_deadline = seconds
+
+    # -- what the bot did ------------------------------------------------------------------------------
+    def channel_messages(
+        self, channel_id: int, *, include_ephemeral: bool = False, only_bot: bool = True
+    ) -> list[Payload]:
+        """Messages in a channel, oldest first, as they look now; by default the bot's public ones."""
+        result = []
+        for mid in self.world.channel_log.get(channel_id, []):
+            msg = self.world.messages[mid]
+            if only_bot and msg["author"]["id"] != str(self.world.bot_user.id):
+                continue
+            if msg["flags"] & 64 and not include_ephemeral:
+                continue
+            result.append(self.world.public(msg) | {"allowed_mentions": msg.get("allowed_mentions")})
+        return result
+
+    def dm_messages(self, user_id: int) -> list[Payload]:
+        cid = self.world.dm_channels.get(user_id)
+        return self.channel_messages(cid) if cid is not None else []
+
+    def synced_commands(self, guild_id: int | None = None) -> list[Payload]:
+        return list(self.world.commands.get(guild_id, []))
+
+    def fail_next(
+        self, method: str, path_regex: str, status: int = 429, retry_after: float = 0.05, times: int = 1,
+        *, is_global: bool = False,
+    ) -> None:
+        """Answer the next ``times`` matching API requests with ``status`` (429 with retry_after, or 5xx)."""
+        rule = FailureRule(method.upper(), re.compile(path_regex), status, retry_after, times, is_global)
+        self.http.failures.append(rule)
+
+    def requests_to(self, method: str, path_regex: str) -> list[RecordedRequest]:
+        pattern = re.compile(path_regex)
+        return [r for r in self.requests if r.method == method.upper() and pattern.search(r.path)]
+
+    async def wait_for(
+        self, predicate: Callable[[], T | Awaitable[T]], timeout: float = 5, interval: float = 0.01  # noqa: ASYNC109
+    ) -> T:
+        """Poll ``predicate`` until it returns something truthy; return that, or raise TimeoutError."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            result = predicate()
+            if inspect.isawaitable(result):
+                result = await result
+            if result:
+                return result
+            if loop.time() >= deadline:
+                raise TimeoutError(f"condition not met within {timeout}s")
+            await asyncio.sleep(interval)
+
+    async def wait_until_connected(self, timeout: float = 10) -> None:  # noqa: ASYNC109
+        await self.wait_for(lambda: self.connected, timeout)
+
+    def request_reconnect(self) -> None:
+        """Send op 7 RECONNECT: the client must reconnect and RESUME (and get the missed events replayed)."""
+        self.gateway.request_reconnect()
+
+    def drop_connections(self) -> None:
+        """Close every gateway websocket with 4000; the client should RESUME."""
+        self.gateway.drop_connections()

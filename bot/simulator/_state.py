@@ -1,0 +1,351 @@
+"""The simulated Discord world: users, guilds, roles, channels, members, messages, and permission maths."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import discord
+
+log = logging.getLogger(__name__)
+
+DISCORD_EPOCH_MS = 1420070400000
+ALL_PERMISSIONS = discord.Permissions.all().value
+ADMINISTRATOR = discord.Permissions(administrator=True).value
+VIEW_CHANNEL = discord.Permissions(view_channel=True).value
+SEND_MESSAGES = discord.Permissions(send_messages=True).value
+
+# What Discord gives @everyone in a new server (close to the real default set).
+DEFAULT_EVERYONE_PERMISSIONS = discord.Permissions(
+    view_channel=True,
+    create_instant_invite=True,
+    change_nickname=True,
+    send_messages=True,
+    send_messages_in_threads=True,
+    create_public_threads=True,
+    create_private_threads=True,
+    embed_links=True,
+    attach_files=True,
+    add_reactions=True,
+    use_external_emojis=True,
+    use_external_stickers=True,
+    mention_everyone=True,
+    read_message_history=True,
+    use_application_commands=True,
+    connect=True,
+    speak=True,
+    stream=True,
+    use_voice_activation=True,
+).value
+
+# What a typical invite link grants the achievements bot (its managed role).
+DEFAULT_BOT_PERMISSIONS = discord.Permissions(
+    view_channel=True,
+    send_messages=True,
+    embed_links=True,
+    attach_files=True,
+    add_reactions=True,
+    read_message_history=True,
+    manage_roles=True,
+    use_external_emojis=True,
+).value
+
+
+def permission_value(name: str) -> int:
+    """The bit of a permission named like discord.py names it (``send_messages``)."""
+    if name not in discord.Permissions.VALID_FLAGS:
+        raise ValueError(f"unknown permission {name!r}")
+    return discord.Permissions(**{name: True}).value
+
+
+def iso_now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class SnowflakeFactory:
+    """Monotonic snowflakes whose timestamps are the real time, so created_at looks sane."""
+
+    def __init__(self) -> None:
+        self._counter = itertools.count()
+        self._last = 0
+
+    def __call__(self) -> int:
+        ms = int(time.time() * 1000) - DISCORD_EPOCH_MS
+        value = (ms << 22) | (next(self._counter) & 0xFFF)
+        if value <= self._last:
+            value = self._last + 1
+        self._last = value
+        return value
+
+
+@dataclass
+class SimUser:
+    id: int
+    username: str
+    bot: bool = False
+    global_name: str | None = None
+    avatar: str | None = None
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "username": self.username,
+            "discriminator": "0",
+            "global_name": self.global_name,
+            "avatar": self.avatar,
+            "avatar_decoration_data": None,
+            "bot": self.bot,
+            "system": False,
+            "public_flags": 0,
+            "flags": 0,
+            "banner": None,
+            "accent_color": None,
+        }
+
+
+@dataclass
+class SimRole:
+    id: int
+    guild_id: int
+    name: str
+    permissions: int = 0
+    position: int = 0
+    color: int = 0
+    hoist: bool = False
+    mentionable: bool = False
+    managed: bool = False
+    bot_id: int | None = None
+
+    def payload(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": str(self.id),
+            "name": self.name,
+            "color": self.color,
+            "colors": {"primary_color": self.color, "secondary_color": None, "tertiary_color": None},
+            "hoist": self.hoist,
+            "icon": None,
+            "unicode_emoji": None,
+            "position": self.position,
+            "permissions": str(self.permissions),
+            "managed": self.managed,
+            "mentionable": self.mentionable,
+            "flags": 0,
+        }
+        if self.bot_id is not None:
+            data["tags"] = {"bot_id": str(self.bot_id)}
+        return data
+
+    @property
+    def sort_key(self) -> tuple[int, int]:
+        # Discord breaks position ties by id: the older role ranks higher.
+        return (self.position, -self.id)
+
+
+@dataclass
+class Overwrite:
+    id: int
+    type: int  # 0 role, 1 member
+    allow: int = 0
+    deny: int = 0
+
+    def payload(self) -> dict[str, Any]:
+        return {"id": str(self.id), "type": self.type, "allow": str(self.allow), "deny": str(self.deny)}
+
+
+@dataclass
+class SimChannel:
+    id: int
+    name: str
+    type: int = 0
+    guild_id: int | None = None
+    position: int = 0
+    topic: str | None = None
+    parent_id: int | None = None
+    overwrites: list[Overwrite] = field(default_factory=list)
+    recipient_id: int | None = None
+    last_message_id: int | None = None
+
+    def payload(self, users: dict[int, SimUser] | None = None) -> dict[str, Any]:
+        if self.type == 1:
+            recipients = []
+            if users is not None and self.recipient_id in users:
+                recipients = [users[self.recipient_id].payload()]
+            return {
+                "id": str(self.id),
+                "type": 1,
+                "last_message_id": _opt_str(self.last_message_id),
+                "recipients": recipients,
+                "flags": 0,
+            }
+        return {
+            "id": str(self.id),
+            "type": self.type,
+            "guild_id": _opt_str(self.guild_id),
+            "name": self.name,
+            "position": self.position,
+            "permission_overwrites": [o.payload() for o in self.overwrites],
+            "parent_id": _opt_str(self.parent_id),
+            "topic": self.topic,
+            "nsfw": False,
+            "last_message_id": _opt_str(self.last_message_id),
+            "rate_limit_per_user": 0,
+            "flags": 0,
+        }
+
+
+@dataclass
+class SimMember:
+    user_id: int
+    guild_id: int
+    roles: list[int] = field(default_factory=list)
+    nick: str | None = None
+    joined_at: str = field(default_factory=iso_now)
+    flags: int = 0
+    pending: bool = False
+
+    def payload(self, user: SimUser | None = None, permissions: int | None = None) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "nick": self.nick,
+            "avatar": None,
+            "banner": None,
+            "roles": [str(r) for r in self.roles],
+            "joined_at": self.joined_at,
+            "premium_since": None,
+            "deaf": False,
+            "mute": False,
+            "flags": self.flags,
+            "pending": self.pending,
+            "communication_disabled_until": None,
+        }
+        if user is not None:
+            data["user"] = user.payload()
+        if permissions is not None:
+            data["permissions"] = str(permissions)
+        return data
+
+
+@dataclass
+class SimGuild:
+    id: int
+    name: str
+    owner_id: int
+    system_channel_id: int | None = None
+    bot_role_id: int | None = None
+    roles: dict[int, SimRole] = field(default_factory=dict)
+    channels: dict[int, SimChannel] = field(default_factory=dict)
+    members: dict[int, SimMember] = field(default_factory=dict)
+    presences: dict[int, dict[str, Any]] = field(default_factory=dict)
+    joined_at: str = field(default_factory=iso_now)
+
+    @property
+    def everyone_role(self) -> SimRole:
+        return self.roles[self.id]
+
+    def base_payload(self) -> dict[str, Any]:
+        """The guild object as GET /guilds/{id} returns it (no members, channels or presences)."""
+        return {
+            "id": str(self.id),
+            "name": self.name,
+            "icon": None,
+            "icon_hash": None,
+            "splash": None,
+            "discovery_splash": None,
+            "banner": None,
+            "description": None,
+            "owner_id": str(self.owner_id),
+            "region": None,
+            "afk_channel_id": None,
+            "afk_timeout": 300,
+            "widget_enabled": False,
+            "verification_level": 0,
+            "default_message_notifications": 0,
+            "explicit_content_filter": 0,
+            "roles": [r.payload() for r in sorted(self.roles.values(), key=lambda r: r.sort_key)],
+            "emojis": [],
+            "stickers": [],
+            "features": [],
+            "mfa_level": 0,
+            "application_id": None,
+            "system_channel_id": _opt_str(self.system_channel_id),
+            "system_channel_flags": 0,
+            "rules_channel_id": None,
+            "public_updates_channel_id": None,
+            "safety_alerts_channel_id": None,
+            "max_members": 500000,
+            "max_presences": None,
+            "vanity_url_code": None,
+            "premium_tier": 0,
+            "premium_subscription_count": 0,
+            "preferred_locale": "en-US",
+            "nsfw_level": 0,
+            "nsfw": False,
+            "premium_progress_bar_enabled": False,
+        }
+
+    def top_role(self, member: SimMember) -> SimRole:
+        roles = [self.roles[r] for r in member.roles if r in self.roles]
+        return max(roles, key=lambda r: r.sort_key, default=self.everyone_role)
+
+
+def base_permissions(guild: SimGuild, user_id: int) -> int:
+    """Guild-level permissions of a member: Discord's algorithm (owner, @everyone, roles, ADMINISTRATOR)."""
+    if user_id == guild.owner_id:
+        return ALL_PERMISSIONS
+    member = guild.members.get(user_id)
+    if member is None:
+        return 0
+    perms = guild.everyone_role.permissions
+    for role_id in member.roles:
+        role = guild.roles.get(role_id)
+        if role is not None:
+            perms |= role.permissions
+    if perms & ADMINISTRATOR:
+        return ALL_PERMISSIONS
+    return perms
+
+
+def channel_permissions(guild: SimGuild, channel: SimChannel, user_id: int) -> int:
+    """Permissions of a member in a channel: base, then overwrites for @everyone, the roles, the member."""
+    base = base_permissions(guild, user_id)
+    if base & ADMINISTRATOR:
+        return ALL_PERMISSIONS
+    member = guild.members.get(user_id)
+    if member is None:
+        return 0
+    overwrites = list(channel.overwrites)
+    if channel.parent_id is not None and not overwrites and channel.parent_id in guild.channels:
+        overwrites = list(guild.channels[channel.parent_id].overwrites)
+    perms = base
+    for ow in overwrites:
+        if ow.type == 0 and ow.id == guild.id:
+            perms = (perms & ~ow.deny) | ow.allow
+    allow = deny = 0
+    for ow in overwrites:
+        if ow.type == 0 and ow.id in member.roles:
+            allow |= ow.allow
+            deny |= ow.deny
+    perms = (perms & ~deny) | allow
+    for ow in overwrites:
+        if ow.type == 1 and ow.id == user_id:
+            perms = (perms & ~ow.deny) | ow.allow
+    if not perms & VIEW_CHANNEL:
+        return 0
+    if not perms & SEND_MESSAGES:
+        # Like Discord: without Send Messages the message-related permissions are void.
+        perms &= ~discord.Permissions(
+            send_tts_messages=True, mention_everyone=True, embed_links=True, attach_files=True
+        ).value
+    return perms
+
+
+def avatar_hash(user_id: int) -> str:
+    return hashlib.md5(str(user_id).encode(), usedforsecurity=False).hexdigest()
+
+
+def _opt_str(value: int | None) -> str | None:
+    return None if value is None else str(value)

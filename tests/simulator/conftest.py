@@ -1,0 +1,80 @@
+"""Fixtures for testing the Discord simulator with a bare discord.py client."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+
+import discord
+import discord.asset
+import discord.gateway
+import discord.http
+import pytest
+import yarl
+
+from bot.simulator import DiscordSimulator, SimChannel, SimGuild, SimRole, SimUser
+
+
+@pytest.fixture
+async def sim(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[DiscordSimulator]:
+    async with DiscordSimulator() as simulator:
+        # The same two knobs the bot applies from DISCORD_API_BASE / DISCORD_GATEWAY_URL.
+        monkeypatch.setattr(discord.http.Route, "BASE", simulator.api_base)
+        monkeypatch.setattr(discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(simulator.gateway_url))
+        monkeypatch.setattr(discord.asset.Asset, "BASE", simulator.cdn_base)
+        yield simulator
+
+
+@dataclass
+class World:
+    guild: SimGuild
+    general: SimChannel
+    mods: SimRole
+    moderator: SimUser
+    alice: SimUser
+    bob: SimUser
+
+
+@pytest.fixture
+def world(sim: DiscordSimulator) -> World:
+    guild = sim.create_guild("Test Guild")
+    mods = sim.create_role(guild.id, "Mods", permissions=discord.Permissions(manage_guild=True).value, position=2)
+    moderator, alice, bob = sim.create_user("moderator"), sim.create_user("alice"), sim.create_user("bob")
+    sim.add_member(guild.id, moderator.id, roles=[mods.id])
+    sim.add_member(guild.id, alice.id)
+    sim.add_member(guild.id, bob.id)
+    general = guild.channels[guild.system_channel_id or 0]
+    return World(guild, general, mods, moderator, alice, bob)
+
+
+def make_intents(*, members: bool = True, message_content: bool = True, presences: bool = False) -> discord.Intents:
+    intents = discord.Intents.default()
+    intents.members = members
+    intents.message_content = message_content
+    intents.presences = presences
+    return intents
+
+
+Runner = Callable[[discord.Client], AbstractAsyncContextManager[discord.Client]]
+
+
+@pytest.fixture
+def running(sim: DiscordSimulator) -> Runner:
+    """Log a client in to the simulator, connect it, and wait until it is ready; close it afterwards."""
+
+    @contextlib.asynccontextmanager
+    async def run(client: discord.Client) -> AsyncIterator[discord.Client]:
+        await client.login(sim.token)
+        task = asyncio.create_task(client.connect())
+        try:
+            await asyncio.wait_for(client.wait_until_ready(), 5)
+            yield client
+        finally:
+            await client.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, 5)
+
+    return run
