@@ -12,11 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import aiosqlite
 
 from bot.clock import Clock
 from bot.engine.achievements import Achievement
@@ -103,6 +106,7 @@ class ActivityRecorder:
         self._flush_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        self._paused: dict[int, asyncio.Event] = {}
         self.committed_listeners: list[Callable[[], Awaitable[None] | None]] = []
 
     # ------------------------------------------------------------------ lifecycle
@@ -244,7 +248,35 @@ class ActivityRecorder:
         return MemberStats(dict(state.stats.values), state.stats.last_active), set(state.unlocked)
 
     # ------------------------------------------------------------------ recording
+    async def _gate(self, guild_id: int) -> None:
+        while (gate := self._paused.get(guild_id)) is not None:
+            await gate.wait()
+
+    @asynccontextmanager
+    async def paused(self, guild_id: int) -> AsyncIterator[aiosqlite.Connection]:
+        """A bulk change of a guild's stored members (remove an achievement, reset a member).
+
+        Activities of that guild wait meanwhile; pending changes are flushed first; the change runs in
+        one transaction; the guild's cached members are dropped after it, to be reloaded from storage.
+        """
+        await self._gate(guild_id)
+        gate = asyncio.Event()
+        self._paused[guild_id] = gate
+        try:
+            loading = [f for (g, _m), f in self._member_loads.items() if g == guild_id]
+            if loading:
+                await asyncio.gather(*loading, return_exceptions=True)
+            await self.flush()
+            async with self.storage.db.transaction() as conn:
+                yield conn
+            for key in [k for k in self._members if k[0] == guild_id]:
+                del self._members[key]
+        finally:
+            del self._paused[guild_id]
+            gate.set()
+
     async def record(self, activity: Activity, content: str | None = None) -> RecordResult:
+        await self._gate(activity.guild_id)
         guild = await self.guild(activity.guild_id)
         state = await self.member(activity.guild_id, activity.member_id)
         # From here to the end: no await, so nothing else can touch this member's state meanwhile.
@@ -275,6 +307,7 @@ class ActivityRecorder:
 
     async def grant(self, guild_id: int, member_id: int, achievement_id: str) -> RecordResult:
         """A moderator gives an achievement, whatever its condition; False if the member has it."""
+        await self._gate(guild_id)
         guild = await self.guild(guild_id)
         state = await self.member(guild_id, member_id)
         achievement = guild.rulebook.by_id.get(achievement_id)
@@ -294,6 +327,7 @@ class ActivityRecorder:
 
     async def revoke(self, guild_id: int, member_id: int, achievement_id: str, points: int) -> bool:
         """Take an unlock back, with the points it gave; False if the member did not have it."""
+        await self._gate(guild_id)
         state = await self.member(guild_id, member_id)
         if achievement_id not in state.unlocked:
             return False

@@ -217,3 +217,83 @@ class MemberRepository:
             total += changed
             if changed < chunk:
                 return total
+
+    async def max_stat(self, guild_id: int, stat: str) -> int:
+        """The highest value of a stat among the guild's members (0 if nobody has it)."""
+        if stat in _COLUMNS:
+            # `stat` is one of the fixed built-in column names checked just above.
+            sql = f"SELECT MAX({stat}) FROM member_stats WHERE guild_id = ?"  # noqa: S608
+            args: tuple[object, ...] = (guild_id,)
+        else:
+            sql = "SELECT MAX(value) FROM custom_stats WHERE guild_id = ? AND stat = ?"
+            args = (guild_id, stat)
+        async with self.db.conn.execute(sql, args) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    async def custom_stat_names(self, guild_id: int) -> list[str]:
+        async with self.db.conn.execute(
+            "SELECT DISTINCT stat FROM custom_stats WHERE guild_id = ? ORDER BY stat", (guild_id,)
+        ) as cur:
+            return [r[0] for r in await cur.fetchall()]
+
+    async def take_achievement_from_all(
+        self, conn: aiosqlite.Connection, guild_id: int, achievement_id: str, points: int
+    ) -> int:
+        """Remove an achievement from everyone who earned it, with the points it gave; returns how many."""
+        await conn.execute(
+            "UPDATE member_stats SET points = MAX(0, points - ?), achievements = MAX(0, achievements - 1) "
+            "WHERE guild_id = ? AND member_id IN "
+            "(SELECT member_id FROM unlocks WHERE guild_id = ? AND achievement_id = ?)",
+            (points, guild_id, guild_id, achievement_id),
+        )
+        cur = await conn.execute(
+            "DELETE FROM unlocks WHERE guild_id = ? AND achievement_id = ?", (guild_id, achievement_id)
+        )
+        return cur.rowcount
+
+    async def adjust_points_of_holders(
+        self, conn: aiosqlite.Connection, guild_id: int, achievement_id: str, delta: int
+    ) -> None:
+        """When an achievement's points change, its holders' totals follow."""
+        await conn.execute(
+            "UPDATE member_stats SET points = MAX(0, points + ?) WHERE guild_id = ? AND member_id IN "
+            "(SELECT member_id FROM unlocks WHERE guild_id = ? AND achievement_id = ?)",
+            (delta, guild_id, guild_id, achievement_id),
+        )
+
+    async def delete_member(self, conn: aiosqlite.Connection, guild_id: int, member_id: int) -> bool:
+        """Forget one member's stats and unlocks in one guild."""
+        cur = await conn.execute("DELETE FROM member_stats WHERE guild_id = ? AND member_id = ?", (guild_id, member_id))
+        existed = cur.rowcount > 0
+        await conn.execute("DELETE FROM custom_stats WHERE guild_id = ? AND member_id = ?", (guild_id, member_id))
+        cur = await conn.execute("DELETE FROM unlocks WHERE guild_id = ? AND member_id = ?", (guild_id, member_id))
+        return existed or cur.rowcount > 0
+
+    async def export(self, guild_id: int) -> list[dict[str, object]]:
+        """Every stored member of a guild with their stats and unlocks, for a data export."""
+        conn = self.db.conn
+        members: dict[int, dict[str, object]] = {}
+        async with conn.execute(f"{_SELECT} WHERE guild_id = ? ORDER BY member_id", (guild_id,)) as cur:
+            for row in await cur.fetchall():
+                members[row["member_id"]] = {
+                    "member_id": row["member_id"], **{c: row[c] for c in _COLUMNS},
+                    "last_active_date": row["last_active_date"], "in_guild": bool(row["in_guild"]),
+                    "custom": {}, "unlocks": [],
+                }
+        async with conn.execute(
+            "SELECT member_id, stat, value FROM custom_stats WHERE guild_id = ?", (guild_id,)
+        ) as cur:
+            for member_id, stat, value in await cur.fetchall():
+                if member_id in members:
+                    members[member_id]["custom"][stat] = value  # type: ignore[index]
+        async with conn.execute(
+            "SELECT member_id, achievement_id, unlocked_at FROM unlocks WHERE guild_id = ? ORDER BY unlocked_at",
+            (guild_id,),
+        ) as cur:
+            for member_id, achievement_id, unlocked_at in await cur.fetchall():
+                if member_id in members:
+                    members[member_id]["unlocks"].append(  # type: ignore[attr-defined]
+                        {"achievement_id": achievement_id, "unlocked_at": unlocked_at}
+                    )
+        return list(members.values())

@@ -1,0 +1,392 @@
+"""What moderators can change: achievements, tiers, settings, member data. Validated, audited, atomic.
+
+Discord-free, so every rule here is tested without a client; the cogs only translate options and replies.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time, timedelta
+from functools import cache
+from typing import Any
+from zoneinfo import ZoneInfo, available_timezones
+
+from bot.clock import Clock
+from bot.engine.achievements import MAX_DESCRIPTION, MAX_NAME, MAX_POINTS, MIN_POINTS, Achievement, slugify
+from bot.engine.conditions import BUILTIN_STATS, HOUR, Condition, ConditionError, parse_condition
+from bot.engine.stats import Activity, ActivityKind
+from bot.engine.tiers import Tier
+from bot.errors import UserFacingError
+from bot.recorder import ActivityRecorder, RecordResult
+from bot.scheduler import Scheduler
+from bot.storage import Storage
+
+log = logging.getLogger(__name__)
+
+MAX_STAT_AMOUNT = 1000
+MAX_TIER_POINTS = 10_000_000
+MAX_TIER_NAME = 32
+MAX_BADGE = 64
+MAX_COOLDOWN = 3600
+MAX_MIN_LENGTH = 200
+CUSTOM_STAT = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+# Counted by the bot itself: a moderator cannot award these by hand.
+AUTOMATIC_STATS = frozenset(BUILTIN_STATS) | {HOUR}
+TOO_HARD_FACTOR = 10
+_DATE = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{1,2}):(\d{2}))?\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class AchievementPreview:
+    achievement: Achievement
+    meeting: int  # stored members who already meet the condition (they get it in the background)
+    members: int
+    warnings: list[str] = field(default_factory=list)
+
+
+@cache
+def _timezones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def timezone_names() -> list[str]:
+    return sorted(_timezones())
+
+
+def check_timezone(name: str) -> str:
+    name = name.strip()
+    if name.upper() == "UTC":
+        return "UTC"
+    if name not in _timezones():
+        raise UserFacingError(
+            f"`{name[:64]}` is not a timezone I know. Use an IANA name such as `Europe/Paris`, "
+            "`America/New_York` or `Asia/Kolkata` (the autocomplete lists them)."
+        )
+    return name
+
+
+def parse_local_datetime(text: str, tz: ZoneInfo, *, end_of_day: bool, what: str) -> datetime:
+    """`YYYY-MM-DD` or `YYYY-MM-DD HH:MM` in the guild's timezone, as UTC. A bare end date means the
+    end of that day."""
+    match = _DATE.match(text)
+    if not match:
+        raise UserFacingError(f"{what} must look like `2026-12-24` or `2026-12-24 18:00`, not `{text[:40]}`.")
+    year, month, day, hour, minute = match.groups()
+    try:
+        if hour is None:
+            local = datetime.combine(date(int(year), int(month), int(day)), time(0), tzinfo=tz)
+            if end_of_day:
+                local += timedelta(days=1)
+        else:
+            local = datetime(int(year), int(month), int(day), int(hour), int(minute), tzinfo=tz)
+    except ValueError as exc:
+        raise UserFacingError(f"{what} `{text.strip()}` is not a real date or time ({exc}).") from exc
+    return local.astimezone(ZoneInfo("UTC"))
+
+
+def condition_error_text(text: str, error: ConditionError) -> str:
+    pointer = " " * max(0, min(error.column - 1, len(text))) + "^"
+    shown = text.replace("`", "'")
+    return f"The condition has an error: {error}\n```\n{shown}\n{pointer}\n```"
+
+
+def _check_text(value: str, what: str, limit: int) -> str:
+    value = value.strip()
+    if not value:
+        raise UserFacingError(f"The {what} cannot be empty.")
+    if len(value) > limit:
+        raise UserFacingError(f"The {what} is {len(value)} characters long; the limit is {limit}.")
+    return value
+
+
+class Management:
+    def __init__(self, storage: Storage, recorder: ActivityRecorder, scheduler: Scheduler, clock: Clock) -> None:
+        self.storage = storage
+        self.recorder = recorder
+        self.scheduler = scheduler
+        self.clock = clock
+
+    async def _audit(self, guild_id: int, actor_id: int, action: str, detail: str) -> None:
+        async with self.storage.db.transaction() as conn:
+            await self.storage.audit.add(conn, guild_id, actor_id, action, detail, self.clock.now())
+
+    async def known_stats(self, guild_id: int) -> list[str]:
+        """Stat names members of this guild can have: built-in ones and the custom ones in use."""
+        state = await self.recorder.guild(guild_id)
+        custom = set(await self.storage.members.custom_stat_names(guild_id))
+        for achievement in state.rulebook.achievements:
+            custom |= achievement.condition.stats
+        return [*BUILTIN_STATS, *sorted(custom - set(BUILTIN_STATS))]
+
+    async def parse(self, guild_id: int, text: str) -> Condition:
+        try:
+            return parse_condition(text, known_stats=await self.known_stats(guild_id))
+        except ConditionError as exc:
+            raise UserFacingError(condition_error_text(text, exc)) from exc
+
+    async def find(self, guild_id: int, achievement_id: str) -> Achievement:
+        state = await self.recorder.guild(guild_id)
+        key = achievement_id.strip()
+        found = state.rulebook.by_id.get(key) or next(
+            (a for a in state.rulebook.achievements if a.name.lower() == key.lower()), None
+        )
+        if found is None:
+            raise UserFacingError(f"There is no achievement `{key[:60]}` here. Pick one from the list.")
+        return found
+
+    # ------------------------------------------------------------------ achievements
+    async def add_achievement(
+        self, guild_id: int, actor_id: int, *, name: str, description: str, points: int, condition: str,
+        hidden: bool = False, starts: str | None = None, ends: str | None = None, role_id: int | None = None,
+    ) -> AchievementPreview:
+        state = await self.recorder.guild(guild_id)
+        name = _check_text(name, "name", MAX_NAME)
+        description = _check_text(description, "description", MAX_DESCRIPTION)
+        self._check_points(points)
+        parsed = await self.parse(guild_id, condition)
+        start_at, end_at = self._window(state.tz, starts, ends)
+        if await self.storage.achievements.name_taken(guild_id, name):
+            raise UserFacingError(f"An achievement named **{name}** already exists; pick another name or edit it.")
+        achievement_id = await self._free_id(guild_id, name)
+        achievement = Achievement(achievement_id, name, description, points, parsed, hidden, start_at, end_at, role_id)
+        preview = await self._preview(guild_id, achievement)
+        async with self.storage.db.transaction() as conn:
+            await self.storage.achievements.save(conn, guild_id, achievement, self.clock.now())
+            detail = f"{achievement.id}: {name} ({points} pts) when {parsed.text}"
+            await self.storage.audit.add(conn, guild_id, actor_id, "achievement.add", detail, self.clock.now())
+        await self.recorder.reload_guild(guild_id)
+        self.scheduler.retroactive(guild_id, [achievement])
+        return preview
+
+    async def edit_achievement(
+        self, guild_id: int, actor_id: int, achievement_id: str, *, name: str | None = None,
+        description: str | None = None, points: int | None = None, condition: str | None = None,
+        hidden: bool | None = None, starts: str | None = None, ends: str | None = None,
+        role_id: int | None = None, clear_window: bool = False, clear_role: bool = False,
+    ) -> AchievementPreview:
+        state = await self.recorder.guild(guild_id)
+        current = await self.find(guild_id, achievement_id)
+        changes: dict[str, Any] = {}
+        if name is not None:
+            name = _check_text(name, "name", MAX_NAME)
+            if await self.storage.achievements.name_taken(guild_id, name, except_id=current.id):
+                raise UserFacingError(f"Another achievement is already named **{name}**.")
+            changes["name"] = name
+        if description is not None:
+            changes["description"] = _check_text(description, "description", MAX_DESCRIPTION)
+        if points is not None:
+            self._check_points(points)
+            changes["points"] = points
+        if condition is not None:
+            changes["condition"] = await self.parse(guild_id, condition)
+        if hidden is not None:
+            changes["hidden"] = hidden
+        if clear_window:
+            changes["starts"] = changes["ends"] = None
+        if starts is not None or ends is not None:
+            new_start, new_end = self._window(
+                state.tz, starts, ends,
+                keep_start=None if clear_window else current.starts, keep_end=None if clear_window else current.ends,
+            )
+            changes["starts"], changes["ends"] = new_start, new_end
+        if clear_role:
+            changes["role_id"] = None
+        elif role_id is not None:
+            changes["role_id"] = role_id
+        if not changes:
+            raise UserFacingError("Nothing to change: give at least one option to edit.")
+        updated = replace(current, **changes)
+        preview = await self._preview(guild_id, updated)
+        delta = updated.points - current.points
+        detail = ", ".join(f"{k}={getattr(updated, k).text if k == 'condition' else getattr(updated, k)}"
+                           for k in changes)
+        async with self.recorder.paused(guild_id) as conn:
+            await self.storage.achievements.save(conn, guild_id, updated, self.clock.now())
+            if delta:
+                await self.storage.members.adjust_points_of_holders(conn, guild_id, updated.id, delta)
+            await self.storage.audit.add(conn, guild_id, actor_id, "achievement.edit", f"{updated.id}: {detail}",
+                                         self.clock.now())
+        await self.recorder.reload_guild(guild_id)
+        self.scheduler.retroactive(guild_id, [updated])
+        return preview
+
+    async def removal_impact(self, guild_id: int, achievement_id: str) -> tuple[Achievement, int]:
+        achievement = await self.find(guild_id, achievement_id)
+        await self.recorder.flush()
+        return achievement, await self.storage.members.holders(guild_id, achievement.id)
+
+    async def remove_achievement(self, guild_id: int, actor_id: int, achievement_id: str) -> int:
+        """Delete an achievement; members who earned it lose it and its points. Returns how many did."""
+        achievement = await self.find(guild_id, achievement_id)
+        async with self.recorder.paused(guild_id) as conn:
+            holders = await self.storage.members.take_achievement_from_all(conn, guild_id, achievement.id,
+                                                                         achievement.points)
+            await self.storage.achievements.delete(conn, guild_id, achievement.id)
+            await self.storage.audit.add(conn, guild_id, actor_id, "achievement.remove",
+                                         f"{achievement.id}: {achievement.name}; taken from {holders} members",
+                                         self.clock.now())
+        await self.recorder.reload_guild(guild_id)
+        return holders
+
+    async def grant(self, guild_id: int, actor_id: int, member_id: int, achievement_id: str) -> RecordResult:
+        achievement = await self.find(guild_id, achievement_id)
+        result = await self.recorder.grant(guild_id, member_id, achievement.id)
+        if not result.counted:
+            raise UserFacingError(f"<@{member_id}> already has **{achievement.name}**.")
+        await self.recorder.flush()
+        await self._audit(guild_id, actor_id, "achievement.grant", f"{achievement.id} to {member_id}")
+        return result
+
+    async def revoke(self, guild_id: int, actor_id: int, member_id: int, achievement_id: str) -> Achievement:
+        achievement = await self.find(guild_id, achievement_id)
+        if not await self.recorder.revoke(guild_id, member_id, achievement.id, achievement.points):
+            raise UserFacingError(f"<@{member_id}> does not have **{achievement.name}**.")
+        await self.recorder.flush()
+        await self._audit(guild_id, actor_id, "achievement.revoke", f"{achievement.id} from {member_id}")
+        return achievement
+
+    def _check_points(self, points: int) -> None:
+        if not MIN_POINTS <= points <= MAX_POINTS:
+            raise UserFacingError(f"Points must be between {MIN_POINTS} and {MAX_POINTS:,}, not {points}.")
+
+    def _window(
+        self, tz: ZoneInfo, starts: str | None, ends: str | None, *,
+        keep_start: datetime | None = None, keep_end: datetime | None = None,
+    ) -> tuple[datetime | None, datetime | None]:
+        start_at = parse_local_datetime(starts, tz, end_of_day=False, what="starts") if starts else keep_start
+        end_at = parse_local_datetime(ends, tz, end_of_day=True, what="ends") if ends else keep_end
+        if start_at and end_at and end_at <= start_at:
+            raise UserFacingError("`ends` must be after `starts`.")
+        return start_at, end_at
+
+    async def _free_id(self, guild_id: int, name: str) -> str:
+        base = slugify(name) or "achievement"
+        candidate, n = base, 2
+        while await self.storage.achievements.id_taken(guild_id, candidate):
+            candidate = f"{base[:36]}-{n}"
+            n += 1
+        return candidate
+
+    async def _preview(self, guild_id: int, achievement: Achievement) -> AchievementPreview:
+        """How many stored members meet it now, and the two classic mistakes: too easy, too hard."""
+        await self.recorder.flush()
+        members = await self.storage.members.count(guild_id)
+        meeting = 0
+        after = 0
+        while rows := await self.storage.members.load_chunk(guild_id, after, 2000):
+            meeting += sum(1 for _, stats, _ in rows if achievement.condition.evaluate(stats.values, None))
+            after = rows[-1][0]
+        warnings: list[str] = []
+        condition = achievement.condition
+        always = all(condition.evaluate({}, hour) for hour in range(24))
+        if always:
+            warnings.append("⚠️ Too easy: this condition is true for everyone, even a member who has done nothing.")
+        elif members and meeting >= members:
+            warnings.append(f"⚠️ Too easy: all {members} members with activity already meet it.")
+        for threshold in condition.thresholds():
+            if threshold.op not in (">=", ">", "=="):
+                continue
+            best = await self.storage.members.max_stat(guild_id, threshold.stat)
+            if best and threshold.value > best * TOO_HARD_FACTOR:
+                warnings.append(
+                    f"⚠️ Maybe too hard: {threshold.stat} {threshold.op} {threshold.value:,} is over "
+                    f"{TOO_HARD_FACTOR}× the most active member's {best:,}."
+                )
+        return AchievementPreview(achievement, meeting, members, warnings)
+
+    # ------------------------------------------------------------------ stats
+    async def add_stat(self, guild_id: int, actor_id: int, member_id: int, stat: str, amount: int) -> RecordResult:
+        stat = stat.strip().lower()
+        if stat in AUTOMATIC_STATS:
+            raise UserFacingError(
+                f"`{stat}` is counted by the bot itself. Award a custom stat instead, such as `tasks_completed`."
+            )
+        if not CUSTOM_STAT.match(stat):
+            raise UserFacingError(
+                "A stat name uses lowercase letters, digits and `_`, starts with a letter and has at most 32 "
+                f"characters (like `lessons_finished`), not `{stat[:40]}`."
+            )
+        await self.parse(guild_id, f"{stat} >= 1")  # refuses a likely typo of a built-in stat
+        if not 1 <= amount <= MAX_STAT_AMOUNT:
+            raise UserFacingError(f"The amount must be between 1 and {MAX_STAT_AMOUNT:,}, not {amount}.")
+        result = await self.recorder.record(Activity(
+            guild_id, member_id, ActivityKind.CUSTOM, self.clock.now(), stat=stat, amount=amount,
+            counts_as_active=False,
+        ))
+        await self.recorder.flush()
+        await self._audit(guild_id, actor_id, "stat.add", f"{stat} +{amount} to {member_id}")
+        return result
+
+    # ------------------------------------------------------------------ settings
+    async def update_settings(self, guild_id: int, actor_id: int, **changes: object) -> None:
+        await self.recorder.guild(guild_id)
+        if "timezone" in changes:
+            changes["timezone"] = check_timezone(str(changes["timezone"]))
+        cooldown = changes.get("anti_spam_cooldown")
+        if isinstance(cooldown, int) and not 0 <= cooldown <= MAX_COOLDOWN:
+            raise UserFacingError(f"The cooldown must be between 0 and {MAX_COOLDOWN} seconds.")
+        min_length = changes.get("anti_spam_min_length")
+        if isinstance(min_length, int) and not 0 <= min_length <= MAX_MIN_LENGTH:
+            raise UserFacingError(f"The minimum length must be between 0 and {MAX_MIN_LENGTH} characters.")
+        detail = ", ".join(f"{k}={v}" for k, v in changes.items())
+        async with self.storage.db.transaction() as conn:
+            await self.storage.guilds.update(conn, guild_id, **changes)
+            await self.storage.audit.add(conn, guild_id, actor_id, "settings", detail, self.clock.now())
+        state = await self.recorder.reload_guild(guild_id)
+        if "timezone" in changes:
+            self.scheduler.schedule_guild(guild_id, state.settings.timezone)
+
+    async def set_tier(self, guild_id: int, actor_id: int, name: str, points: int, badge: str,
+                       role_id: int | None = None) -> Tier:
+        name = _check_text(name, "tier name", MAX_TIER_NAME)
+        badge = _check_text(badge, "badge", MAX_BADGE)
+        if not 0 <= points <= MAX_TIER_POINTS:
+            raise UserFacingError(f"A tier's points must be between 0 and {MAX_TIER_POINTS:,}.")
+        tier = Tier(name, points, badge, role_id)
+        async with self.storage.db.transaction() as conn:
+            await self.storage.tiers.upsert(conn, guild_id, tier)
+            await self.storage.audit.add(conn, guild_id, actor_id, "tier.set", f"{badge} {name} at {points}",
+                                         self.clock.now())
+        await self.recorder.reload_guild(guild_id)
+        return tier
+
+    async def remove_tier(self, guild_id: int, actor_id: int, name: str) -> None:
+        state = await self.recorder.guild(guild_id)
+        if len(state.tiers) <= 1:
+            raise UserFacingError("A server needs at least one tier; change it with `/tier set` instead.")
+        async with self.storage.db.transaction() as conn:
+            if not await self.storage.tiers.remove(conn, guild_id, name):
+                raise UserFacingError(f"There is no tier named `{name[:40]}`.")
+            await self.storage.audit.add(conn, guild_id, actor_id, "tier.remove", name, self.clock.now())
+        await self.recorder.reload_guild(guild_id)
+
+    async def reset_member(self, guild_id: int, actor_id: int, member_id: int) -> bool:
+        async with self.recorder.paused(guild_id) as conn:
+            existed = await self.storage.members.delete_member(conn, guild_id, member_id)
+            await self.storage.audit.add(conn, guild_id, actor_id, "member.reset", str(member_id), self.clock.now())
+        return existed
+
+    async def export(self, guild_id: int) -> dict[str, Any]:
+        await self.recorder.flush()
+        state = await self.recorder.guild(guild_id)
+        return {
+            "guild_id": guild_id,
+            "exported_at": self.clock.now().isoformat(),
+            "settings": {
+                "timezone": state.settings.timezone, "announce_channel_id": state.settings.announce_channel_id,
+                "anti_spam_cooldown": state.settings.anti_spam_cooldown,
+                "anti_spam_min_length": state.settings.anti_spam_min_length,
+            },
+            "tiers": [
+                {"name": t.name, "points": t.points, "badge": t.badge, "role_id": t.role_id} for t in state.tiers
+            ],
+            "achievements": [
+                {"id": a.id, "name": a.name, "description": a.description, "points": a.points,
+                 "condition": a.condition.text, "hidden": a.hidden, "role_id": a.role_id,
+                 "starts": a.starts.isoformat() if a.starts else None, "ends": a.ends.isoformat() if a.ends else None}
+                for a in state.rulebook.achievements
+            ],
+            "members": await self.storage.members.export(guild_id),
+        }
