@@ -144,7 +144,7 @@ class RestRoutes:
                 "description": cmd.get("description", "") if ctype == 1 else "",
                 "description_localizations": cmd.get("description_localizations"),
                 "options": cmd.get("options") or [],
-                "default_member_permissions": cmd.get("default_member_permissions"),
+                "default_member_permissions": _opt_str(cmd.get("default_member_permissions")),
                 "dm_permission": cmd.get("dm_permission", True),
                 "contexts": cmd.get("contexts"),
                 "integration_types": cmd.get("integration_types") or [0],
@@ -411,6 +411,10 @@ def outranks(guild: SimGuild, user_id: int, member: SimMember) -> bool:
 def check_upload_size(files: list[tuple[str, str, bytes]]) -> None:
     if any(len(data) > MAX_UPLOAD for _, _, data in files):
         raise ApiError(413, 40005, "Request entity too large")
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(int(value))
 
 
 def _id(value: Any) -> int:
