@@ -22,6 +22,7 @@ from ._state import (
     SimGuild,
     SimUser,
     SnowflakeFactory,
+    avatar_hash,
     channel_permissions,
     iso_now,
 )
@@ -46,7 +47,7 @@ class World:
         self.snowflake = SnowflakeFactory()
         self.token = "sim." + secrets.token_urlsafe(24)
         self.application_id = self.snowflake()
-        self.bot_user = SimUser(id=self.application_id, username="AchievementsBot", bot=True)
+        self.bot_user = SimUser(self.application_id, "AchievementsBot", bot=True, avatar=avatar_hash(self.application_id))
         self.application_flags = (1 << 12) | (1 << 14) | (1 << 18)  # presence, members, message content
         self.gateway_url = ""
         self.cdn_base = ""

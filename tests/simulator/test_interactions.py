@@ -35,9 +35,8 @@ def build_client(guild_id: int) -> discord.Client:
     client = discord.Client(intents=make_intents(), guild_ready_timeout=0.05)
     tree = app_commands.CommandTree(client)
     guild = discord.Object(guild_id)
-    achievement = app_commands.Group(
-        name="achievement", description="Manage achievements", default_permissions=discord.Permissions(manage_guild=True)
-    )
+    mods_only = discord.Permissions(manage_guild=True)
+    achievement = app_commands.Group(name="achievement", description="Achievements", default_permissions=mods_only)
 
     @achievement.command(name="add", description="Add an achievement")
     async def add(interaction: discord.Interaction, name: str, points: app_commands.Range[int, 0, 1000]) -> None:

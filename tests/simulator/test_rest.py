@@ -28,9 +28,8 @@ async def test_a_sent_message_is_recorded_with_its_embed_and_allowed_mentions(
 ) -> None:
     async with running(new_client()) as client:
         embed = discord.Embed(title="Unlocked!", description="First steps").add_field(name="Points", value="10")
-        sent = await channel_of(client, world).send(
-            f"<@{world.alice.id}>", embed=embed, allowed_mentions=discord.AllowedMentions(users=[discord.Object(world.alice.id)])
-        )
+        only_alice = discord.AllowedMentions(users=[discord.Object(world.alice.id)])
+        sent = await channel_of(client, world).send(f"<@{world.alice.id}>", embed=embed, allowed_mentions=only_alice)
     assert sent.embeds[0].title == "Unlocked!"
     [posted] = sim.channel_messages(world.general.id)
     assert posted["embeds"][0]["fields"] == [{"name": "Points", "value": "10", "inline": True}]
