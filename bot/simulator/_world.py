@@ -47,7 +47,8 @@ class World:
         self.snowflake = SnowflakeFactory()
         self.token = "sim." + secrets.token_urlsafe(24)
         self.application_id = self.snowflake()
-        self.bot_user = SimUser(self.application_id, "AchievementsBot", bot=True, avatar=avatar_hash(self.application_id))
+        bot_id = self.application_id
+        self.bot_user = SimUser(bot_id, "AchievementsBot", bot=True, avatar=avatar_hash(bot_id))
         self.application_flags = (1 << 12) | (1 << 14) | (1 << 18)  # presence, members, message content
         self.gateway_url = ""
         self.cdn_base = ""
