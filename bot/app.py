@@ -17,6 +17,8 @@ from discord.ext import commands
 from bot.announcer import Announcer
 from bot.clock import Clock, SystemClock
 from bot.errors import AchievementsTree
+from bot.management import Management
+from bot.profiles import Profiles
 from bot.recorder import ActivityRecorder
 from bot.scheduler import Scheduler
 from bot.settings import Settings
@@ -67,6 +69,8 @@ class AchievementsBot(commands.Bot):
         self.recorder = ActivityRecorder(storage, clock)
         self.scheduler = Scheduler(self.recorder, storage, clock)
         self.announcer = Announcer(self)
+        self.profiles = Profiles(storage, self.recorder, clock)
+        self.management = Management(storage, self.recorder, self.scheduler, clock)
         self.recorder.committed_listeners.append(self.announcer.wake)
         self.connection_task: asyncio.Task[None] | None = None
         self._shut_down = False

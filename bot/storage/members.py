@@ -297,3 +297,11 @@ class MemberRepository:
                         {"achievement_id": achievement_id, "unlocked_at": unlocked_at}
                     )
         return list(members.values())
+
+    async def is_ranked(self, guild_id: int, member_id: int) -> bool:
+        """Whether a member is on the leaderboard: has stored activity and is still in the guild."""
+        async with self.db.conn.execute(
+            "SELECT in_guild FROM member_stats WHERE guild_id = ? AND member_id = ?", (guild_id, member_id)
+        ) as cur:
+            row = await cur.fetchone()
+        return bool(row and row[0])

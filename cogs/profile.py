@@ -1,0 +1,85 @@
+"""Member commands: /profile, /leaderboard and /achievements."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.errors import UserFacingError
+from bot.render import achievements_embed, leaderboard_embed, profile_embed
+from bot.views import Paginator
+
+if TYPE_CHECKING:
+    from bot.app import AchievementsBot
+
+ACHIEVEMENTS_PER_PAGE = 8
+
+
+def guild_of(interaction: discord.Interaction) -> discord.Guild:
+    if interaction.guild is None:
+        raise UserFacingError("This command works in a server, not in direct messages.")
+    return interaction.guild
+
+
+class ProfileCommands(commands.Cog):
+    def __init__(self, bot: AchievementsBot) -> None:
+        self.bot = bot
+        self.profiles = bot.profiles
+
+    @app_commands.command(name="profile")
+    @app_commands.guild_only()
+    @app_commands.describe(member="Whose profile to show (default: yours)")
+    async def profile(self, interaction: discord.Interaction, member: discord.Member | None = None) -> None:
+        """Show a member's tier, points, rank, streak and the achievements they are closest to."""
+        guild = guild_of(interaction)
+        target = member or interaction.user
+        if target.bot:
+            raise UserFacingError("Bots do not earn achievements.")
+        await interaction.response.defer(thinking=True)
+        data = await self.profiles.profile(guild.id, target.id)
+        avatar = target.display_avatar.url if target.display_avatar else None
+        await interaction.followup.send(embed=profile_embed(data, target.display_name, avatar))
+
+    @app_commands.command(name="leaderboard")
+    @app_commands.guild_only()
+    @app_commands.describe(page="Page to open (10 members a page)")
+    async def leaderboard(self, interaction: discord.Interaction,
+                          page: app_commands.Range[int, 1, 100_000] = 1) -> None:
+        """Show the server's members ranked by points."""
+        guild = guild_of(interaction)
+        caller = interaction.user.id
+
+        async def source(index: int) -> tuple[discord.Embed, int]:
+            data = await self.profiles.leaderboard(guild.id, index, caller)
+            return leaderboard_embed(data, guild.name, caller), data.pages
+
+        await interaction.response.defer(thinking=True)
+        first = await self.profiles.leaderboard(guild.id, page - 1, caller)
+        view = Paginator(caller, source, first.page, first.pages, my_page=first.caller_page)
+        view.message = await interaction.followup.send(embed=leaderboard_embed(first, guild.name, caller),
+                                                       view=view, wait=True)
+
+    @app_commands.command(name="achievements")
+    @app_commands.guild_only()
+    @app_commands.describe(member="Whose achievements to show (default: yours)")
+    async def achievements(self, interaction: discord.Interaction, member: discord.Member | None = None) -> None:
+        """List every achievement of the server: unlocked, in progress, hidden and time-limited."""
+        guild = guild_of(interaction)
+        target = member or interaction.user
+        await interaction.response.defer(thinking=True)
+        _, statuses = await self.profiles.statuses(guild.id, target.id)
+        now = self.bot.clock.now()
+
+        async def source(index: int) -> tuple[discord.Embed, int]:
+            return achievements_embed(statuses, index, ACHIEVEMENTS_PER_PAGE, target.display_name, now)
+
+        embed, pages = await source(0)
+        view = Paginator(interaction.user.id, source, 0, pages)
+        view.message = await interaction.followup.send(embed=embed, view=view, wait=True)
+
+
+async def setup(bot: AchievementsBot) -> None:
+    await bot.add_cog(ProfileCommands(bot))

@@ -1,0 +1,174 @@
+"""Moderator settings: /settings announce-channel, timezone, anti-spam, show, audit, reset-member, export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import TYPE_CHECKING, Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.errors import UserFacingError
+from bot.management import timezone_names
+from bot.render import clip
+from bot.views import Confirm
+
+if TYPE_CHECKING:
+    from bot.app import AchievementsBot
+
+MANAGE = discord.Permissions(manage_guild=True)
+
+
+def guild_id_of(interaction: discord.Interaction) -> int:
+    if interaction.guild_id is None:
+        raise UserFacingError("This command works in a server, not in direct messages.")
+    return interaction.guild_id
+
+
+class SettingsCommands(commands.Cog):
+    settings = app_commands.Group(
+        name="settings", description="Configure the achievements bot for this server",
+        default_permissions=MANAGE, guild_only=True,
+    )
+
+    def __init__(self, bot: AchievementsBot) -> None:
+        self.bot = bot
+        self.management = bot.management
+
+    @settings.command(name="announce-channel")
+    @app_commands.describe(channel="Where unlocks are announced; leave empty to post where the activity happened")
+    async def announce_channel(self, interaction: discord.Interaction,
+                               channel: discord.TextChannel | None = None) -> None:
+        """Choose the channel for unlock and tier announcements."""
+        guild_id = guild_id_of(interaction)
+        if channel is not None:
+            perms = channel.permissions_for(channel.guild.me)
+            if not (perms.view_channel and perms.send_messages and perms.embed_links):
+                raise UserFacingError(
+                    f"I cannot post embeds in {channel.mention}: give me View Channel, Send Messages and "
+                    "Embed Links there first."
+                )
+        await self.management.update_settings(guild_id, interaction.user.id,
+                                              announce_channel_id=channel.id if channel else None)
+        where = channel.mention if channel else "the channel where the activity happened"
+        await interaction.response.send_message(f"📣 Announcements now go to {where}.", ephemeral=True)
+
+    async def timezone_autocomplete(self, _interaction: discord.Interaction,
+                                    current: str) -> list[app_commands.Choice[str]]:
+        needle = current.lower().replace(" ", "_")
+        names = [n for n in timezone_names() if needle in n.lower()]
+        return [app_commands.Choice(name=n, value=n) for n in names[:25]]
+
+    @settings.command(name="timezone")
+    @app_commands.describe(timezone="An IANA timezone such as Europe/Paris; days and streaks follow it")
+    @app_commands.autocomplete(timezone=timezone_autocomplete)
+    async def timezone(self, interaction: discord.Interaction, timezone: str) -> None:
+        """Set the server's timezone: local days, streaks, midnight rollover and time-of-day achievements."""
+        guild_id = guild_id_of(interaction)
+        await self.management.update_settings(guild_id, interaction.user.id, timezone=timezone)
+        state = await self.bot.recorder.guild(guild_id)
+        local = self.bot.clock.now().astimezone(state.tz)
+        await interaction.response.send_message(
+            f"🕛 Timezone set to **{state.settings.timezone}** (local time now {local:%Y-%m-%d %H:%M}). "
+            "The day rolls over at local midnight.", ephemeral=True,
+        )
+
+    @settings.command(name="anti-spam")
+    @app_commands.describe(cooldown="Seconds between counted messages of one member (0 = off)",
+                           min_length="Minimum characters for a message to count (0 = off; needs the message "
+                                      "content intent)")
+    async def anti_spam(self, interaction: discord.Interaction, cooldown: app_commands.Range[int, 0, 3600],
+                        min_length: app_commands.Range[int, 0, 200] = 0) -> None:
+        """Stop message floods from farming counts."""
+        guild_id = guild_id_of(interaction)
+        await self.management.update_settings(guild_id, interaction.user.id, anti_spam_cooldown=cooldown,
+                                              anti_spam_min_length=min_length)
+        state = "off" if not (cooldown or min_length) else f"cooldown {cooldown} s, minimum length {min_length}"
+        note = ""
+        if min_length and not self.bot.intents.message_content:
+            note = "\n⚠️ The minimum length needs the message content intent, which this bot does not have."
+        await interaction.response.send_message(f"🛡️ Anti-spam: {state}.{note}", ephemeral=True)
+
+    @settings.command(name="show")
+    async def show(self, interaction: discord.Interaction) -> None:
+        """Show this server's settings."""
+        guild_id = guild_id_of(interaction)
+        state = await self.bot.recorder.guild(guild_id)
+        s = state.settings
+        embed = discord.Embed(title="Settings", colour=discord.Colour.blurple())
+        embed.add_field(name="Announcements",
+                        value=f"<#{s.announce_channel_id}>" if s.announce_channel_id else "where the activity happened")
+        embed.add_field(name="Timezone", value=s.timezone)
+        embed.add_field(name="Anti-spam", value=(
+            f"cooldown {s.anti_spam_cooldown} s, min length {s.anti_spam_min_length}"
+            if s.anti_spam_cooldown or s.anti_spam_min_length else "off"
+        ))
+        embed.add_field(name="Achievements", value=str(len(state.rulebook.achievements)))
+        embed.add_field(name="Tiers", value=" ".join(f"{t.badge} {t.name}" for t in state.tiers) or "none")
+        last = s.last_rollover_date.isoformat() if s.last_rollover_date else "never"
+        embed.add_field(name="Last rollover", value=last)
+        problems = [e for e in await self.bot.storage.audit.recent(guild_id, 50) if e.action.endswith("-failed")]
+        if problems:
+            embed.add_field(name="⚠️ Recent problems", inline=False,
+                            value=clip("\n".join(f"• {p.detail}" for p in problems[:5]), 1024))
+        await interaction.response.send_message(embed=embed, ephemeral=True)
+
+    @settings.command(name="audit")
+    async def audit(self, interaction: discord.Interaction) -> None:
+        """Show the latest moderator changes: who did what, when."""
+        guild_id = guild_id_of(interaction)
+        entries = await self.bot.storage.audit.recent(guild_id, 20)
+        lines = [f"{discord.utils.format_dt(e.created_at, 'R')} <@{e.actor_id}> `{e.action}` {clip(e.detail, 120)}"
+                 for e in entries]
+        embed = discord.Embed(title="Audit log", colour=discord.Colour.blurple(),
+                              description=clip("\n".join(lines) or "No changes yet.", 4096))
+        await interaction.response.send_message(embed=embed, ephemeral=True,
+                                                allowed_mentions=discord.AllowedMentions.none())
+
+    @settings.command(name="reset-member")
+    @app_commands.describe(member="Whose stats and achievements to erase in this server")
+    async def reset_member(self, interaction: discord.Interaction, member: discord.User) -> None:
+        """Erase one member's stats and achievements in this server (asks first)."""
+        guild_id = guild_id_of(interaction)
+        actor = interaction.user.id
+
+        async def reset() -> str:
+            existed = await self.management.reset_member(guild_id, actor, member.id)
+            return f"🧹 Erased the data of {member.mention}." if existed else f"{member.mention} had no data."
+
+        view = Confirm(actor, reset)
+        await interaction.response.send_message(
+            f"Erase every stat, point and achievement of {member.mention} in this server? This cannot be undone.",
+            view=view, ephemeral=True,
+        )
+        view.message = await interaction.original_response()
+
+    @settings.command(name="export")
+    @app_commands.describe(format="JSON has everything; CSV has one row per member")
+    async def export(self, interaction: discord.Interaction, format: Literal["json", "csv"] = "json") -> None:
+        """Download this server's data: settings, achievements, tiers and every member's stats."""
+        guild_id = guild_id_of(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        data = await self.management.export(guild_id)
+        if format == "json":
+            payload = json.dumps(data, indent=2, ensure_ascii=False).encode()
+        else:
+            buffer = io.StringIO()
+            members = data["members"]
+            columns = ["member_id", "messages", "reactions_given", "reactions_received", "logins", "streak",
+                       "best_streak", "points", "achievements", "last_active_date", "in_guild", "custom", "unlocks"]
+            writer = csv.DictWriter(buffer, fieldnames=columns)
+            writer.writeheader()
+            for row in members:
+                writer.writerow({**row, "custom": json.dumps(row["custom"]),
+                                 "unlocks": " ".join(u["achievement_id"] for u in row["unlocks"])})
+            payload = buffer.getvalue().encode()
+        file = discord.File(io.BytesIO(payload), filename=f"achievements-{guild_id}.{format}")
+        await interaction.followup.send(f"📦 Export of {len(data['members'])} members.", file=file, ephemeral=True)
+
+
+async def setup(bot: AchievementsBot) -> None:
+    await bot.add_cog(SettingsCommands(bot))
