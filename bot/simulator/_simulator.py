@@ -26,6 +26,7 @@ from ._rest import RestRoutes
 from ._state import (
     DEFAULT_BOT_PERMISSIONS,
     DEFAULT_EVERYONE_PERMISSIONS,
+    Clock,
     Overwrite,
     SimChannel,
     SimGuild,
@@ -49,10 +50,11 @@ SEND_MESSAGES = permission_value("send_messages")
 class DiscordSimulator:
     """A local Discord (REST, gateway, CDN) on 127.0.0.1 that the unmodified discord.py client talks to."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, clock: Clock | None = None) -> None:
+        """``clock`` (anything with ``now()`` returning an aware datetime) dates messages and ids."""
         self.host = host
         self.port = port
-        self.world = World()
+        self.world = World(clock)
         self.gateway = Gateway(self.world)
         self.world.gateway = self.gateway
         router = Router()
@@ -155,14 +157,15 @@ class DiscordSimulator:
         gid = world.snowflake()
         if owner_id is None:
             owner_id = self.create_user(f"{re.sub(r'[^a-z0-9]+', '', name.lower())[:20] or 'guild'}-owner").id
-        guild = SimGuild(gid, name, owner_id)
+        now = world.now_iso()
+        guild = SimGuild(gid, name, owner_id, joined_at=now)
         guild.roles[gid] = SimRole(gid, gid, "@everyone", everyone_permissions, 0)
         bot_role = SimRole(world.snowflake(), gid, world.bot_user.username, bot_permissions, bot_role_position,
                            managed=True, bot_id=world.bot_user.id)
         guild.roles[bot_role.id] = bot_role
         guild.bot_role_id = bot_role.id
-        guild.members[owner_id] = SimMember(owner_id, gid)
-        guild.members[world.bot_user.id] = SimMember(world.bot_user.id, gid, roles=[bot_role.id])
+        guild.members[owner_id] = SimMember(owner_id, gid, joined_at=now)
+        guild.members[world.bot_user.id] = SimMember(world.bot_user.id, gid, roles=[bot_role.id], joined_at=now)
         world.guilds[gid] = guild
         if general_channel:
             guild.system_channel_id = self._add_channel(guild, "general", 0).id
@@ -230,7 +233,8 @@ class DiscordSimulator:
         self, guild_id: int, user_id: int, roles: Iterable[int | SimRole] = (), *, nick: str | None = None
     ) -> SimMember:
         guild = self.world.guilds[guild_id]
-        member = SimMember(user_id, guild_id, [resolve_target(r) for r in roles], nick=nick)
+        roles_ids = [resolve_target(r) for r in roles]
+        member = SimMember(user_id, guild_id, roles_ids, nick=nick, joined_at=self.world.now_iso())
         guild.members[user_id] = member
         data = self.world.member_payload(guild, user_id) | {"guild_id": str(guild_id)}
         self.gateway.dispatch("GUILD_MEMBER_ADD", data, GUILD_MEMBERS)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import logging
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import discord
 
@@ -67,20 +66,31 @@ def iso_now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-class SnowflakeFactory:
-    """Monotonic snowflakes whose timestamps are the real time, so created_at looks sane."""
+def iso(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat()
 
-    def __init__(self) -> None:
-        self._counter = itertools.count()
-        self._last = 0
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class SnowflakeFactory:
+    """Unique snowflakes whose timestamp is the simulator's clock, as discord.py derives created_at from ids."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._counter = itertools.count(1)
 
     def __call__(self) -> int:
-        ms = int(time.time() * 1000) - DISCORD_EPOCH_MS
-        value = (ms << 22) | (next(self._counter) & 0xFFF)
-        if value <= self._last:
-            value = self._last + 1
-        self._last = value
-        return value
+        ms = int(self._clock.now().timestamp() * 1000) - DISCORD_EPOCH_MS
+        # The low 22 bits (worker, process, increment) carry a counter, so ids stay unique even when
+        # a test clock stands still or moves back.
+        return (ms << 22) | (next(self._counter) & 0x3FFFFF)
 
 
 @dataclass

@@ -18,13 +18,15 @@ from ._gateway import (
     GatewaySession,
 )
 from ._state import (
+    Clock,
     SimChannel,
     SimGuild,
     SimUser,
     SnowflakeFactory,
+    SystemClock,
     avatar_hash,
     channel_permissions,
-    iso_now,
+    iso,
 )
 from ._validation import ApiError, form_error
 
@@ -43,8 +45,9 @@ Payload = dict[str, Any]
 class World:
     """Everything the simulated Discord knows, shared by the REST routes, the gateway and the control API."""
 
-    def __init__(self) -> None:
-        self.snowflake = SnowflakeFactory()
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock: Clock = clock or SystemClock()
+        self.snowflake = SnowflakeFactory(self.clock)
         self.token = "sim." + secrets.token_urlsafe(24)
         self.application_id = self.snowflake()
         bot_id = self.application_id
@@ -62,6 +65,9 @@ class World:
         self.attachments: dict[int, bytes] = {}
         self.commands: dict[int | None, list[Payload]] = {}
         self.gateway: Gateway | None = None
+
+    def now_iso(self) -> str:
+        return iso(self.clock.now())
 
     # -- lookups -------------------------------------------------------------------------------
     def guild_of(self, channel: SimChannel) -> SimGuild | None:
@@ -175,7 +181,7 @@ class World:
             "channel_id": str(channel.id),
             "author": author.payload(),
             "content": content,
-            "timestamp": iso_now(),
+            "timestamp": self.now_iso(),
             "edited_timestamp": None,
             "tts": bool(payload.get("tts", False)),
             "mention_everyone": "@everyone" in content and "everyone" in _parse(payload),
@@ -208,9 +214,12 @@ class World:
 
     def edit_message(self, msg: Payload, payload: Payload, files: list[tuple[str, str, bytes]]) -> Payload:
         channel = self.channels[int(msg["channel_id"])]
-        for key in ("content", "components", "flags", "allowed_mentions"):
+        for key in ("content", "components", "flags"):
             if key in payload:
                 msg[key] = payload[key] if payload[key] is not None else ([] if key == "components" else None)
+        if "allowed_mentions" in payload:
+            # Kept verbatim (ids as the client sent them): tests assert on what Discord received.
+            msg["allowed_mentions"] = payload["allowed_mentions"]
         if msg.get("content") is None:
             msg["content"] = ""
         if "content" in payload:
@@ -219,7 +228,7 @@ class World:
             msg["attachments"] = self.make_attachments(channel, payload, files, msg["attachments"])
         if "embeds" in payload:
             msg["embeds"] = self.normalise_embeds(payload["embeds"] or [], msg["attachments"])
-        msg["edited_timestamp"] = iso_now()
+        msg["edited_timestamp"] = self.now_iso()
         return msg
 
     def make_attachments(

@@ -21,13 +21,19 @@ MANAGE_GUILD = discord.Permissions(manage_guild=True).value
 
 
 @pytest.fixture
-async def simulator(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[DiscordSimulator]:
-    """A started simulator; discord.py's class-level endpoints are restored after the test."""
+def clock() -> FakeClock:
+    """The clock the bot and the simulator share: messages are dated by it, and tests move it."""
+    return FakeClock()
+
+
+@pytest.fixture
+async def simulator(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> AsyncIterator[DiscordSimulator]:
+    """A started simulator on the shared clock; discord.py's class-level endpoints are restored afterwards."""
     # Recorded here so that monkeypatch puts the real Discord endpoints back after the bot overrode them.
     monkeypatch.setattr(discord.http.Route, "BASE", discord.http.Route.BASE)
     websocket = discord.gateway.DiscordWebSocket
     monkeypatch.setattr(websocket, "DEFAULT_GATEWAY", websocket.DEFAULT_GATEWAY)
-    async with DiscordSimulator() as sim:
+    async with DiscordSimulator(clock=clock) as sim:
         monkeypatch.setattr(discord.asset.Asset, "BASE", sim.cdn_base)
         yield sim
 
@@ -78,11 +84,6 @@ def bot_settings(simulator: DiscordSimulator, community: Community, tmp_path: Pa
             "LOG_LEVEL": "INFO",
         }
     )
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 @pytest.fixture

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, date, datetime, timedelta
 
 import discord
+import pytest
+import yarl
 
+from bot.clock import FakeClock
 from bot.simulator import DiscordSimulator
 
 from .conftest import Runner, World, make_intents
@@ -160,3 +164,27 @@ def _collector(name: str, sink: list) -> object:  # type: ignore[type-arg]
 
     handler.__name__ = name
     return handler
+
+
+async def test_messages_are_dated_by_the_simulator_clock(running: Runner, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeClock(datetime(2026, 3, 1, 23, 30, tzinfo=UTC))
+    seen: list[discord.Message] = []
+    async with DiscordSimulator(clock=clock) as sim:
+        monkeypatch.setattr(discord.http.Route, "BASE", sim.api_base)
+        monkeypatch.setattr(discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(sim.gateway_url))
+        guild = sim.create_guild("Clocked")
+        alice = sim.create_user("alice")
+        sim.add_member(guild.id, alice.id)
+        client = new_client()
+        client.event(_collector("on_message", seen))
+        await client.login(sim.token)
+        task = asyncio.create_task(client.connect())
+        await asyncio.wait_for(client.wait_until_ready(), 5)
+        await sim.send_message(guild.system_channel_id or 0, alice.id, "late night")
+        clock.advance(timedelta(days=1))
+        await sim.send_message(guild.system_channel_id or 0, alice.id, "next day")
+        await sim.wait_for(lambda: len(seen) == 2)
+        await client.close()
+        await task
+    assert seen[0].created_at == datetime(2026, 3, 1, 23, 30, tzinfo=UTC)
+    assert seen[1].created_at.date() == date(2026, 3, 2)

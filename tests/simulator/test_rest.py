@@ -33,7 +33,7 @@ async def test_a_sent_message_is_recorded_with_its_embed_and_allowed_mentions(
     assert sent.embeds[0].title == "Unlocked!"
     [posted] = sim.channel_messages(world.general.id)
     assert posted["embeds"][0]["fields"] == [{"name": "Points", "value": "10", "inline": True}]
-    assert posted["allowed_mentions"]["users"] == [world.alice.id]
+    assert posted["allowed_mentions"]["users"] == [world.alice.id]  # verbatim, as discord.py sent it
     assert posted["mentions"][0]["id"] == str(world.alice.id)
 
 
