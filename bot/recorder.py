@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -102,6 +103,7 @@ class ActivityRecorder:
         self._members: OrderedDict[Key, MemberState] = OrderedDict()
         self._member_loads: dict[Key, asyncio.Future[MemberState]] = {}
         self._batch = _Batch()
+        self._flushing: set[Key] = set()  # members of the batch a flush is writing
         self._wake = asyncio.Event()
         self._flush_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -223,20 +225,25 @@ class ActivityRecorder:
             if state is None:
                 state = MemberState(stats, unlocked)
                 self._members[key] = state
-                self._evict()
+                self._evict(keep=key)
             pending.set_result(state)
             return state
-        return await asyncio.shield(pending)
+        await asyncio.shield(pending)
+        # Other loads may have evicted it while this waiter slept: only a cached state may be changed,
+        # or the change would never be flushed.
+        return await self.member(guild_id, member_id)
 
-    def _evict(self) -> None:
+    def _evict(self, keep: Key | None = None) -> None:
         excess = len(self._members) - self.max_cached_members
         if excess <= 0:
             return
-        dirty = self._batch.dirty
-        for key in list(self._members.keys())[: excess * 2]:
+        # Keep members with changes not yet committed (staged, or in a flush still being written): a reload
+        # from storage would miss them and could unlock an achievement twice.
+        dirty, flushing = self._batch.dirty, self._flushing
+        for key in list(islice(self._members, excess * 2)):
             if excess <= 0:
                 break
-            if key not in dirty and key not in self._member_loads:
+            if key != keep and key not in dirty and key not in flushing and key not in self._member_loads:
                 del self._members[key]
                 excess -= 1
 
@@ -392,6 +399,7 @@ class ActivityRecorder:
             batch, self._batch = self._batch, _Batch()
             if not (batch.dirty or batch.unlocks or batch.revokes or batch.announcements):
                 return
+            self._flushing = batch.dirty
             rows = []
             for key in batch.dirty:
                 state = self._members.get(key)
@@ -414,6 +422,8 @@ class ActivityRecorder:
                 current.revokes[:0] = batch.revokes
                 current.announcements[:0] = batch.announcements
                 raise
+            finally:
+                self._flushing = set()
         if batch.announcements:
             for listener in self.committed_listeners:
                 result = listener()
