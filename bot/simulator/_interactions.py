@@ -243,7 +243,7 @@ class InteractionRoutes:
         body = call.body
         kind = int(body.get("type", 0))
         data = body.get("data") or {}
-        allowed = {8} if ix.type == 4 else ({4, 5, 6, 7, 9} if ix.type == 3 else {4, 5, 9})
+        allowed = {2: {4, 5, 9}, 3: {4, 5, 6, 7, 9}, 4: {8}, 5: {4, 5, 6, 7}}[ix.type]
         if kind not in allowed:
             message = f"Interaction response type {kind} is not valid here"
             raise form_error("type", "INTERACTION_RESPONSE_TYPE_INVALID", message)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import discord
 import pytest
 from discord import app_commands
@@ -186,3 +188,116 @@ async def test_responding_twice_is_refused_as_already_acknowledged(
         await ix.response()
         await sim.wait_for(lambda: errors)
     assert isinstance(errors[0], discord.HTTPException) and errors[0].code == 40060
+
+
+class NameModal(discord.ui.Modal, title="Rename"):
+    name: discord.ui.TextInput[NameModal] = discord.ui.TextInput(label="New name", custom_id="rename:name")
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await interaction.response.send_message(f"renamed to {self.name.value}", ephemeral=True)
+
+
+def extra_client(guild_id: int) -> discord.Client:
+    client = discord.Client(intents=make_intents(), guild_ready_timeout=0.05)
+    tree = app_commands.CommandTree(client)
+    guild = discord.Object(guild_id)
+
+    @tree.command(name="rename", description="Opens a modal", guild=guild)
+    async def rename(interaction: discord.Interaction) -> None:
+        await interaction.response.send_modal(NameModal())
+
+    @tree.command(name="edited", description="Replies, then edits the reply", guild=guild)
+    async def edited(interaction: discord.Interaction) -> None:
+        await interaction.response.send_message("draft")
+        original = await interaction.original_response()
+        await interaction.edit_original_response(content=f"final (was {original.content})")
+
+    @tree.command(name="pick", description="A select menu", guild=guild)
+    async def pick(interaction: discord.Interaction) -> None:
+        view = discord.ui.View()
+        select: discord.ui.Select[discord.ui.View] = discord.ui.Select(
+            custom_id="pick:tier", options=[discord.SelectOption(label=t) for t in ("Gold", "Silver")]
+        )
+
+        async def chosen(inner: discord.Interaction) -> None:
+            await inner.response.edit_message(content=f"picked {select.values[0]}", view=None)
+
+        select.callback = chosen  # type: ignore[method-assign]
+        view.add_item(select)
+        await interaction.response.send_message("pick one", view=view)
+
+    @tree.context_menu(name="Show profile", guild=guild)
+    async def show_profile(interaction: discord.Interaction, member: discord.Member) -> None:
+        await interaction.response.send_message(f"profile of {member.name}", ephemeral=True)
+
+    @tree.command(name="slow", description="Answers too late", guild=guild)
+    async def slow(interaction: discord.Interaction) -> None:
+        await asyncio.sleep(0.1)
+        try:
+            await interaction.response.send_message("too late")
+        except discord.NotFound as exc:
+            client.late_errors.append(exc)  # type: ignore[attr-defined]
+
+    client.tree = tree  # type: ignore[attr-defined]
+    client.late_errors = []  # type: ignore[attr-defined]
+    return client
+
+
+async def test_a_modal_is_shown_and_its_submission_reaches_on_submit(
+    sim: DiscordSimulator, world: World, running: Runner
+) -> None:
+    async with running(extra_client(world.guild.id)) as client:
+        await synced(client, world)
+        ix = await sim.invoke_command(world.guild.id, world.general.id, world.alice.id, "rename")
+        assert (await ix.response())["type"] == 9
+        submitted = await sim.submit_modal(ix, {"rename:name": "Ada"})
+        reply = await submitted.message()
+    assert reply["content"] == "renamed to Ada"
+
+
+async def test_the_original_response_can_be_fetched_and_edited(
+    sim: DiscordSimulator, world: World, running: Runner
+) -> None:
+    async with running(extra_client(world.guild.id)) as client:
+        await synced(client, world)
+        ix = await sim.invoke_command(world.guild.id, world.general.id, world.alice.id, "edited")
+        await sim.wait_for(lambda: ix.original_message and ix.original_message["edited_timestamp"])
+    assert ix.original_message is not None and ix.original_message["content"] == "final (was draft)"
+
+
+async def test_a_select_menu_choice_updates_the_message(sim: DiscordSimulator, world: World, running: Runner) -> None:
+    async with running(extra_client(world.guild.id)) as client:
+        await synced(client, world)
+        ix = await sim.invoke_command(world.guild.id, world.general.id, world.alice.id, "pick")
+        picked = await sim.select_option(await ix.message(), "pick:tier", world.alice.id, ["Silver"])
+        updated = await picked.message()
+    assert updated["content"] == "picked Silver" and updated["components"] == []
+
+
+async def test_a_user_context_menu_resolves_its_target(sim: DiscordSimulator, world: World, running: Runner) -> None:
+    async with running(extra_client(world.guild.id)) as client:
+        await synced(client, world)
+        ix = await sim.invoke_context_menu(world.guild.id, world.general.id, world.alice.id, "Show profile", world.bob)
+        reply = await ix.message()
+    assert reply["content"] == "profile of bob"
+
+
+async def test_a_response_after_the_deadline_is_an_unknown_interaction(
+    sim: DiscordSimulator, world: World, running: Runner
+) -> None:
+    sim.interaction_response_deadline = 0.05
+    async with running(extra_client(world.guild.id)) as client:
+        await synced(client, world)
+        await sim.invoke_command(world.guild.id, world.general.id, world.alice.id, "slow")
+        await sim.wait_for(lambda: client.late_errors)  # type: ignore[attr-defined]
+    assert client.late_errors[0].code == 10062  # type: ignore[attr-defined]
+
+
+async def test_an_invalid_command_tree_is_refused_with_invalid_form_body(
+    sim: DiscordSimulator, world: World, running: Runner
+) -> None:
+    async with running(discord.Client(intents=make_intents(), guild_ready_timeout=0.05)) as client:
+        bad = {"name": "Bad Name", "description": "x", "type": 1}
+        with pytest.raises(discord.HTTPException) as excinfo:
+            await client.http.bulk_upsert_guild_commands(client.application_id, world.guild.id, [bad])
+    assert excinfo.value.code == 50035
