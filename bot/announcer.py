@@ -23,6 +23,13 @@ MAX_ATTEMPTS = 5
 DIGEST_THRESHOLD = 5  # more items than this for one guild in one pass are posted as one digest
 
 
+def humans_in(guild: discord.Guild) -> int:
+    """Members who can earn achievements: the cached humans when the member list is known."""
+    if guild.chunked:
+        return sum(1 for m in guild.members if not m.bot)
+    return guild.member_count or 0
+
+
 def backoff(attempts: int, base: float) -> timedelta:
     return timedelta(seconds=min(300.0, base * 2 ** (attempts - 1)))
 
@@ -138,7 +145,7 @@ class Announcer:
     async def _post_one(self, guild: discord.Guild, item: OutboxItem) -> int:
         if item.kind == "unlock":
             holders = await self.storage.members.holders(guild.id, str(item.payload["achievement_id"]))
-            members = max(await self.storage.members.count(guild.id), holders, 1)
+            members = max(await self.storage.members.count(guild.id), humans_in(guild), holders, 1)
             embed = unlock_embed(item.payload, holders, members)
         else:
             embed = tier_embed(item.payload)

@@ -63,10 +63,12 @@ class Profiles:
         stats, _ = await self.recorder.snapshot(guild_id, member_id)
         unlocks = {u.achievement_id: u.unlocked_at for u in await self.storage.members.unlocks_of(guild_id, member_id)}
         now = self.clock.now()
+        # Time-of-day parts have no partial progress: they count as met only if the hour is right now.
+        hour = now.astimezone(guild.tz).hour
         result = []
         for achievement in guild.rulebook.achievements:
             at = unlocks.get(achievement.id)
-            progress = None if at else achievement.condition.progress(stats.values)
+            progress = None if at else achievement.condition.progress(stats.values, hour)
             result.append(AchievementStatus(achievement, at, progress, achievement.window(now)))
         return stats, result
 
