@@ -35,7 +35,7 @@ class Transcript:
         self.seen: set[str] = set()
 
     def say(self, text: str) -> None:
-        print(text, file=self.out)  # noqa: T201 - the transcript is the sandbox's output
+        print(text, file=self.out)
 
     def readable(self, text: str) -> str:
         def name(match: re.Match[str]) -> str:
