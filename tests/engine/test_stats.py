@@ -38,9 +38,9 @@ def active_on(stats: MemberStats, tz: ZoneInfo, *moments: datetime) -> MemberSta
     return stats
 
 
-def local(tz: ZoneInfo, *args: int) -> datetime:
+def local(tz: ZoneInfo, year: int, month: int, day: int, hour: int, minute: int) -> datetime:
     """A wall-clock time in `tz`, converted to UTC as activities carry it."""
-    return datetime(*args, tzinfo=tz).astimezone(UTC)  # type: ignore[misc]
+    return datetime(year, month, day, hour, minute, tzinfo=tz).astimezone(UTC)
 
 
 # --- Local days across timezones ------------------------------------------------------------------

@@ -130,11 +130,11 @@ async def test_a_failing_migration_on_an_existing_database_keeps_its_data(tmp_pa
     with pytest.raises(StorageError):
         await Database.open(path, migrations=[GOOD, BROKEN])
 
-    conn = sqlite3.connect(path)
+    check = sqlite3.connect(path)
     try:
-        assert conn.execute("SELECT id FROM kept").fetchall() == [(7,)]
+        assert check.execute("SELECT id FROM kept").fetchall() == [(7,)]
     finally:
-        conn.close()
+        check.close()
     assert user_version(path) == 1
 
 
