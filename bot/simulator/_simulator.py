@@ -164,7 +164,7 @@ class DiscordSimulator(InteractionControl):
         if general_channel:
             guild.system_channel_id = self._add_channel(guild, "general", 0).id
         self.gateway.dispatch(
-            "GUILD_CREATE", lambda session: world.guild_create_payload(guild, session), GUILDS
+            "GUILD_CREATE", lambda session: world.guild_create_payload(guild, session, joined=True), GUILDS
         )
         return guild
 

@@ -117,7 +117,8 @@ class World:
             "client_status": {} if status == "offline" else {"desktop": status},
         }
 
-    def guild_create_payload(self, guild: SimGuild, session: GatewaySession) -> Payload:
+    def guild_create_payload(self, guild: SimGuild, session: GatewaySession, *, joined: bool = False) -> Payload:
+        """GUILD_CREATE; for a guild joined after READY, Discord leaves ``unavailable`` out."""
         large = len(guild.members) > session.large_threshold
         # Like Discord: without the presences intent only the bot's own member comes with GUILD_CREATE.
         if session.intents & GUILD_PRESENCES and not large:
@@ -140,6 +141,8 @@ class World:
             "embedded_activities": [],
             "lazy": True,
         }
+        if joined:
+            del data["unavailable"]
         if session.intents & GUILD_PRESENCES:
             data["presences"] = [
                 self.presence_payload(guild, u) for u in member_ids if u in guild.presences

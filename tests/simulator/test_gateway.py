@@ -188,3 +188,44 @@ async def test_messages_are_dated_by_the_simulator_clock(running: Runner, monkey
         await task
     assert seen[0].created_at == datetime(2026, 3, 1, 23, 30, tzinfo=UTC)
     assert seen[1].created_at.date() == date(2026, 3, 2)
+
+
+async def test_unapproved_privileged_intents_close_the_gateway_with_4014(sim: DiscordSimulator, world: World) -> None:
+    sim.disallow_intents(discord.Intents(message_content=True).value)
+    client = new_client()
+    await client.login(sim.token)
+    with pytest.raises(discord.PrivilegedIntentsRequired):
+        await asyncio.wait_for(client.connect(reconnect=True), 5)
+    await client.close()
+
+
+async def test_a_guild_created_after_login_arrives_as_a_join(sim: DiscordSimulator, world: World, running: Runner) -> None:
+    joined: list[discord.Guild] = []
+    client = new_client()
+    client.event(_collector("on_guild_join", joined))
+    async with running(client):
+        sim.create_guild("Late Guild")
+        await sim.wait_for(lambda: joined)
+    assert joined[0].name == "Late Guild" and joined[0].me is not None
+
+
+async def test_member_queries_are_answered_with_chunks(sim: DiscordSimulator, world: World, running: Runner) -> None:
+    async with running(new_client(presences=True)) as client:
+        guild = client.get_guild(world.guild.id)
+        assert guild is not None
+        found = await guild.query_members("al")
+    assert [m.name for m in found] == ["alice"]
+
+
+async def test_an_op7_reconnect_is_followed_by_a_resume(sim: DiscordSimulator, world: World, running: Runner) -> None:
+    resumed: list[bool] = []
+    client = new_client()
+
+    async def on_resumed() -> None:
+        resumed.append(True)
+
+    client.event(on_resumed)
+    async with running(client):
+        sim.request_reconnect()
+        await sim.wait_for(lambda: resumed, timeout=10)
+        assert sim.connected

@@ -166,3 +166,37 @@ async def test_dms_open_a_channel_and_closed_dms_are_forbidden(
             await guild.get_member(world.bob.id).send("psst")  # type: ignore[union-attr]
     assert excinfo.value.code == 50007
     assert [m["content"] for m in sim.dm_messages(world.alice.id)] == ["psst"]
+
+
+async def test_the_bot_can_react_edit_and_delete_its_messages(
+    sim: DiscordSimulator, world: World, running: Runner
+) -> None:
+    async with running(new_client()) as client:
+        channel = channel_of(client, world)
+        sent = await channel.send("draft")
+        await sent.add_reaction("🏆")
+        await sent.edit(content="final")
+        fetched = await channel.fetch_message(sent.id)
+        assert fetched.content == "final" and fetched.reactions[0].me
+        await sent.delete()
+    assert sim.channel_messages(world.general.id) == []
+
+
+async def test_adding_a_reaction_needs_add_reactions(sim: DiscordSimulator, world: World, running: Runner) -> None:
+    sim.deny_bot(world.general.id, "add_reactions")
+    async with running(new_client()) as client:
+        sent = await channel_of(client, world).send("no reactions here")
+        with pytest.raises(discord.Forbidden):
+            await sent.add_reaction("🏆")
+
+
+async def test_the_bot_cannot_edit_a_members_message(sim: DiscordSimulator, world: World, running: Runner) -> None:
+    posted = await sim.send_message(world.general.id, world.alice.id, "mine")
+    async with running(new_client()) as client:
+        with pytest.raises(discord.Forbidden) as excinfo:
+            await client.http.edit_message(world.general.id, posted["id"], params=_content("hacked"))
+    assert excinfo.value.code == 50005
+
+
+def _content(text: str) -> discord.http.MultipartParameters:
+    return discord.http.handle_message_parameters(content=text)
