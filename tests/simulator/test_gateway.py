@@ -199,7 +199,9 @@ async def test_unapproved_privileged_intents_close_the_gateway_with_4014(sim: Di
     await client.close()
 
 
-async def test_a_guild_created_after_login_arrives_as_a_join(sim: DiscordSimulator, world: World, running: Runner) -> None:
+async def test_a_guild_created_after_login_arrives_as_a_join(
+    sim: DiscordSimulator, world: World, running: Runner
+) -> None:
     joined: list[discord.Guild] = []
     client = new_client()
     client.event(_collector("on_guild_join", joined))
