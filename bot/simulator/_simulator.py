@@ -13,7 +13,7 @@ from typing import Any, Self, TypeVar
 from aiohttp import web
 
 from ._control_interactions import InteractionControl
-from ._gateway import GUILD_MEMBERS, GUILD_PRESENCES, GUILDS, Gateway
+from ._gateway import GUILD_MEMBERS, GUILD_PRESENCES, GUILDS, MESSAGE_CONTENT, Gateway
 from ._http import FailureRule, HttpFront, RecordedRequest, Router
 from ._interactions import InteractionRoutes, resolve_target
 from ._rest import RestRoutes
@@ -258,6 +258,10 @@ class DiscordSimulator(InteractionControl):
     def disallow_intents(self, intents: int) -> None:
         """IDENTIFY with any of these (privileged) intents is closed with 4014, as for an unapproved bot."""
         self.gateway.disallowed_intents = intents
+        # The application's flags say which privileged intents it was granted, as in the developer portal.
+        for intent, flag in ((GUILD_MEMBERS, 1 << 14), (GUILD_PRESENCES, 1 << 12), (MESSAGE_CONTENT, 1 << 18)):
+            if intents & intent:
+                self.world.application_flags &= ~flag
 
     # -- members acting ----------------------------------------------------------------------------
     async def send_message(self, channel_id: int, author_id: int, content: str = "", **extra: Any) -> Payload:

@@ -200,3 +200,10 @@ async def test_the_bot_cannot_edit_a_members_message(sim: DiscordSimulator, worl
 
 def _content(text: str) -> discord.http.MultipartParameters:
     return discord.http.handle_message_parameters(content=text)
+
+
+async def test_an_injected_502_is_retried_by_discord_py(sim: DiscordSimulator, world: World, running: Runner) -> None:
+    sim.fail_next("POST", r"/messages$", status=502)
+    async with running(new_client()) as client:
+        await channel_of(client, world).send("after a bad gateway")
+    assert [r.status for r in sim.requests_to("POST", r"/messages$")] == [502, 200]
