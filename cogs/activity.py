@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 import discord
@@ -17,12 +18,16 @@ log = logging.getLogger(__name__)
 
 # Message types a member writes; joins, pins, boosts and other system messages do not count.
 COUNTED_MESSAGE_TYPES = frozenset({discord.MessageType.default, discord.MessageType.reply})
+# Counted reactions remembered so that their removal can be taken back (bounded: oldest forgotten first).
+MAX_REMEMBERED_REACTIONS = 100_000
 
 
 class ActivityListener(commands.Cog):
     def __init__(self, bot: AchievementsBot) -> None:
         self.bot = bot
         self.recorder = bot.recorder
+        # (message, reactor, emoji) -> the author credited with it, if any.
+        self._counted: OrderedDict[tuple[int, int, str], int | None] = OrderedDict()
 
     async def _ensure_guild(self, guild: discord.Guild) -> None:
         state = await self.recorder.guild(guild.id)
@@ -54,36 +59,50 @@ class ActivityListener(commands.Cog):
 
     @commands.Cog.listener()
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
-        await self._reaction(payload, +1)
-
-    @commands.Cog.listener()
-    async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
-        # The counts go back down; unlocks already earned stay.
-        await self._reaction(payload, -1)
-
-    async def _reaction(self, payload: discord.RawReactionActionEvent, amount: int) -> None:
         if payload.guild_id is None or payload.user_id == payload.message_author_id:
             return
         guild = self.bot.get_guild(payload.guild_id)
         reactor = payload.member or (guild.get_member(payload.user_id) if guild else None)
-        if reactor is not None and reactor.bot:
+        if (reactor is not None and reactor.bot) or self._is_me(payload.user_id):
             return
-        if self.bot.user is not None and payload.user_id == self.bot.user.id:
-            return
-        now = self.bot.clock.now()
-        adding = amount > 0
-        await self.recorder.record(Activity(
-            payload.guild_id, payload.user_id, ActivityKind.REACTION_GIVEN, now, amount=amount,
-            channel_id=payload.channel_id, counts_as_active=adding,
-        ))
         author_id = payload.message_author_id
-        if author_id is None:
-            return  # Discord did not say whose message it was (very old events)
-        author = guild.get_member(author_id) if guild else None
-        if (author is not None and author.bot) or (self.bot.user is not None and author_id == self.bot.user.id):
+        author = guild.get_member(author_id) if guild and author_id is not None else None
+        if author_id is not None and ((author is not None and author.bot) or self._is_me(author_id)):
+            author_id = None
+        self._remember(payload, author_id)
+        await self._reaction(payload.guild_id, payload, author_id, +1)
+
+    @commands.Cog.listener()
+    async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
+        # Discord does not say whose message it was on removal: only a reaction that was counted is taken
+        # back (not a self-reaction, a bot's, or one from before a restart), so no removal can farm or
+        # wrongly lower a count. The counts go back down; unlocks already earned stay.
+        key = (payload.message_id, payload.user_id, str(payload.emoji))
+        if payload.guild_id is None or key not in self._counted:
             return
+        author_id = self._counted.pop(key)
+        await self._reaction(payload.guild_id, payload, author_id, -1)
+
+    def _is_me(self, user_id: int) -> bool:
+        return self.bot.user is not None and user_id == self.bot.user.id
+
+    def _remember(self, payload: discord.RawReactionActionEvent, author_id: int | None) -> None:
+        self._counted[(payload.message_id, payload.user_id, str(payload.emoji))] = author_id
+        while len(self._counted) > MAX_REMEMBERED_REACTIONS:
+            self._counted.popitem(last=False)
+
+    async def _reaction(
+        self, guild_id: int, payload: discord.RawReactionActionEvent, author_id: int | None, amount: int
+    ) -> None:
+        now = self.bot.clock.now()
         await self.recorder.record(Activity(
-            payload.guild_id, author_id, ActivityKind.REACTION_RECEIVED, now, amount=amount,
+            guild_id, payload.user_id, ActivityKind.REACTION_GIVEN, now, amount=amount,
+            channel_id=payload.channel_id, counts_as_active=amount > 0,
+        ))
+        if author_id is None:
+            return  # a bot's message, or Discord did not say whose message it was (very old events)
+        await self.recorder.record(Activity(
+            guild_id, author_id, ActivityKind.REACTION_RECEIVED, now, amount=amount,
             channel_id=payload.channel_id, counts_as_active=False,
         ))
 
