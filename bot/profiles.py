@@ -85,6 +85,7 @@ class Profiles:
             s for s in statuses
             if s.unlocked_at is None and not s.achievement.hidden
             and s.window in (WindowState.ALWAYS, WindowState.OPEN) and s.progress is not None
+            and s.progress.parts  # a pure time-of-day challenge has no progress to get closer on
         ]
         locked.sort(key=lambda s: (-(s.progress.fraction if s.progress else 0), s.achievement.points))
         unlocked = sorted((s for s in statuses if s.unlocked_at), key=lambda s: s.unlocked_at or _EPOCH, reverse=True)

@@ -104,7 +104,7 @@ def window_text(achievement: Achievement, now: datetime) -> str:
     if state is WindowState.UPCOMING and achievement.starts:
         return f"⏳ upcoming: opens {discord.utils.format_dt(achievement.starts, 'D')}"
     if state is WindowState.OPEN and achievement.ends:
-        return f"⌛ ends {discord.utils.format_dt(achievement.ends, 'R')}"
+        return f"⌛ ends on {discord.utils.format_dt(achievement.ends, 'f')}"
     if state is WindowState.EXPIRED:
         return "⌛ expired"
     return ""
@@ -114,6 +114,10 @@ def progress_text(progress: Progress) -> str:
     parts = ", ".join(f"{p.current}/{p.target} {p.stat.replace('_', ' ')}" for p in progress.parts if not p.done)
     bar = progress_bar(progress.fraction)
     return f"{bar} {int(progress.fraction * 100)}%" + (f" · {parts}" if parts else "")
+
+
+def days(count: int) -> str:
+    return f"{count} day" if count == 1 else f"{count} days"
 
 
 def tier_progress_text(progress: TierProgress, points: int) -> str:
@@ -138,7 +142,7 @@ def profile_embed(profile: Profile, display_name: str, avatar_url: str | None) -
     if avatar_url:
         embed.set_thumbnail(url=avatar_url)
     embed.add_field(name="Rank", value=rank_text(profile.rank, profile.members))
-    embed.add_field(name="Streak", value=f"🔥 {profile.streak} days (best {profile.best_streak})")
+    embed.add_field(name="Streak", value=f"🔥 {days(profile.streak)} (best {profile.best_streak})")
     embed.add_field(name="Achievements", value=f"{profile.unlocked_count}/{profile.total_achievements}")
     embed.add_field(name="Next tier", value=tier_progress_text(profile.tier, profile.points), inline=False)
     if profile.nearest:
@@ -182,7 +186,11 @@ def achievement_line(status: AchievementStatus, now: datetime) -> str:
                 f"{discord.utils.format_dt(status.unlocked_at, 'd')}{suffix}")
     if a.hidden:
         return f"🔒 {HIDDEN_NAME}"
-    bar = progress_text(status.progress) if status.progress else ""
+    if a.condition.uses_hour and not (status.progress and status.progress.parts):
+        # Only the time of the member's next activity decides it: a bar would say nothing.
+        bar = "🕐 a time of day challenge: be active at the right hour"
+    else:
+        bar = progress_text(status.progress) if status.progress else ""
     return f"🔒 **{clip(a.name, 80)}** ({a.points} pts): {clip(a.description, 120)}\n  {bar}{suffix}"
 
 

@@ -18,8 +18,10 @@ PageSource = Callable[[int], Awaitable[tuple[discord.Embed, int]]]  # page index
 class OwnedView(discord.ui.View):
     """A view whose buttons answer only the member who ran the command, and that disables itself on timeout."""
 
-    def __init__(self, owner_id: int, *, timeout: float = 180.0) -> None:
-        super().__init__(timeout=timeout)
+    default_timeout = 180.0  # seconds without a press before the buttons are disabled
+
+    def __init__(self, owner_id: int, *, timeout: float | None = None) -> None:
+        super().__init__(timeout=timeout if timeout is not None else type(self).default_timeout)
         self.owner_id = owner_id
         self.message: discord.InteractionMessage | discord.Message | None = None
 
@@ -59,7 +61,7 @@ class OwnedView(discord.ui.View):
 
 class Paginator(OwnedView):
     def __init__(self, owner_id: int, source: PageSource, page: int, pages: int, *,
-                 my_page: int | None = None, timeout: float = 180.0) -> None:
+                 my_page: int | None = None, timeout: float | None = None) -> None:
         super().__init__(owner_id, timeout=timeout)
         self.source = source
         self.page = page
@@ -108,7 +110,10 @@ class Paginator(OwnedView):
 class Confirm(OwnedView):
     """Two buttons; `on_confirm` runs once, on Confirm, and returns the text shown instead of the prompt."""
 
-    def __init__(self, owner_id: int, on_confirm: Callable[[], Awaitable[str]], *, timeout: float = 60.0) -> None:
+    default_timeout = 60.0
+
+    def __init__(self, owner_id: int, on_confirm: Callable[[], Awaitable[str]], *,
+                 timeout: float | None = None) -> None:
         super().__init__(owner_id, timeout=timeout)
         self.on_confirm = on_confirm
         self.done = False
