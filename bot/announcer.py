@@ -45,6 +45,8 @@ class Announcer:
         self._task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
+        self._lock = asyncio.Lock()
+        self._passes = 0  # delivery passes running or waiting for the lock
 
     def start(self) -> None:
         if self._task is None:
@@ -65,10 +67,7 @@ class Announcer:
     async def _loop(self) -> None:
         await self.bot.wait_until_ready()
         while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
-            except TimeoutError:
-                pass
+            # A first pass as soon as the bot is ready: announcements left pending by the last run go out now.
             self._wake.clear()
             try:
                 await self.deliver_due()
@@ -76,23 +75,35 @@ class Announcer:
                 raise
             except Exception:
                 log.exception("announcement delivery failed; will retry")
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+            except TimeoutError:
+                pass
 
     async def deliver_due(self) -> int:
         """Post every announcement that is due; returns how many were posted."""
+        self._passes += 1
         self._idle.clear()
         try:
-            posted = 0
-            while items := await self.storage.outbox.due(self.clock.now()):
-                by_guild: dict[int, list[OutboxItem]] = defaultdict(list)
-                for item in items:
-                    by_guild[item.guild_id].append(item)
-                for guild_items in by_guild.values():
-                    posted += await self._deliver_guild(guild_items)
-                if len(items) < 200:
-                    break
-            return posted
+            # One pass at a time: two passes reading the same due rows would post them twice.
+            async with self._lock:
+                return await self._deliver_due()
         finally:
-            self._idle.set()
+            self._passes -= 1
+            if not self._passes:
+                self._idle.set()
+
+    async def _deliver_due(self) -> int:
+        posted = 0
+        while items := await self.storage.outbox.due(self.clock.now()):
+            by_guild: dict[int, list[OutboxItem]] = defaultdict(list)
+            for item in items:
+                by_guild[item.guild_id].append(item)
+            for guild_items in by_guild.values():
+                posted += await self._deliver_guild(guild_items)
+            if len(items) < 200:
+                break
+        return posted
 
     async def _deliver_guild(self, items: Sequence[OutboxItem]) -> int:
         guild = self.bot.get_guild(items[0].guild_id)

@@ -1,0 +1,297 @@
+"""Unlock and tier announcements through the simulator: where, what, who is pinged, and delivery that
+survives 403s, 429s, 5xx and restarts without losing or duplicating a post."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from bot.app import AchievementsBot, running
+from bot.clock import FakeClock
+from bot.settings import Settings
+from bot.simulator import DiscordSimulator
+from tests.e2e.activity_support import announcements, fields, settle, unlock_named, wait_stat
+from tests.e2e.conftest import Community
+
+MESSAGES = r"^/channels/\d+/messages$"
+
+
+async def post(simulator: DiscordSimulator, channel_id: int, author_id: int, count: int = 1) -> None:
+    for i in range(count):
+        await simulator.send_message(channel_id, author_id, f"message number {i}")
+
+
+async def wait_announced(simulator: DiscordSimulator, channel_id: int, name: str, count: int = 1) -> list[dict]:
+    return await simulator.wait_for(
+        lambda: (found := unlock_named(announcements(simulator, channel_id), name)) and len(found) >= count and found
+    )
+
+
+async def retry_due(bot: AchievementsBot, clock: FakeClock) -> int:
+    """Let the backoff pass and run a delivery pass, as the announcer's loop would."""
+    clock.advance(timedelta(minutes=10))
+    return await bot.announcer.deliver_due()
+
+
+# ------------------------------------------------------------------ what is posted
+async def test_chatterbox_announcement_shows_name_description_points_rarity_and_tier_progress(
+    running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community
+) -> None:
+    general = community.general.id
+    await post(simulator, general, community.bob.id, 10)
+    await post(simulator, general, community.moderator.id, 1)
+    await wait_announced(simulator, general, "Chatterbox")
+    await post(simulator, general, community.alice.id, 10)
+
+    messages = await simulator.wait_for(
+        lambda: [m for m in unlock_named(announcements(simulator, general), "Chatterbox")
+                 if m["content"] == f"<@{community.alice.id}>"]
+    )
+    assert len(messages) == 1
+    embed = messages[0]["embeds"][0]
+    assert embed["title"] == "🏆 Achievement unlocked!"
+    shown = fields(messages[0])
+    assert shown["Chatterbox"] == "Send 10 messages."
+    assert shown["Points"] == "+25 (total 35)"  # First Step's 10 and Chatterbox's 25
+    assert shown["Rarity"] == "50% of members have this"  # bob and alice, of the four humans in the guild
+    assert shown["Tier"].startswith("🥉 Beginner → 🥈 Student\n")
+    assert shown["Tier"].endswith("35% (35/100 pts)")
+
+
+async def test_announcement_pings_only_the_member_even_if_the_achievement_text_mentions_everyone(
+    running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community
+) -> None:
+    role = f"<@&{community.moderators.id}>"
+    await running_bot.management.add_achievement(
+        community.id, community.moderator.id, name=f"@everyone party {role}",
+        description=f"Wake up @everyone and @here and {role}!", points=5, condition="messages >= 2",
+    )
+    await post(simulator, community.general.id, community.alice.id, 2)
+
+    [message] = await wait_announced(simulator, community.general.id, f"@everyone party {role}")
+    assert message["content"] == f"<@{community.alice.id}>"
+    assert message["allowed_mentions"]["parse"] == []
+    assert message["allowed_mentions"]["users"] == [community.alice.id]
+    assert not message["allowed_mentions"].get("roles")
+    assert message["mention_everyone"] is False
+    assert message["mention_roles"] == []
+    assert [u["id"] for u in message["mentions"]] == [str(community.alice.id)]
+
+
+async def test_tier_up_is_announced_with_old_and_new_badge(
+    running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community
+) -> None:
+    await running_bot.management.grant(community.id, community.moderator.id, community.alice.id, "conversationalist")
+    tier_posts = await simulator.wait_for(lambda: [
+        m for m in announcements(simulator, community.general.id) if m["embeds"][0]["title"] == "⬆️ New tier reached!"
+    ])
+    assert tier_posts[0]["embeds"][0]["description"] == "🥉 Beginner → **🥈 Student**"
+    assert tier_posts[0]["content"] == f"<@{community.alice.id}>"
+
+
+async def test_a_hidden_achievement_is_revealed_when_unlocked(
+    running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community
+) -> None:
+    await running_bot.management.grant(community.id, community.moderator.id, community.alice.id, "insomniac")
+    [message] = await wait_announced(simulator, community.general.id, "Insomniac")
+    assert message["embeds"][0]["title"] == "🔓 Hidden achievement revealed!"
+
+
+# ------------------------------------------------------------------ where it is posted
+async def test_unlock_is_posted_in_the_announce_channel_when_one_is_set(
+    running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community
+) -> None:
+    await running_bot.management.update_settings(
+        community.id, community.moderator.id, announce_channel_id=community.announcements.id
+    )
+    await post(simulator, community.general.id, community.alice.id)
+    await wait_announced(simulator, community.announcements.id, "First Step")
+    assert announcements(simulator, community.general.id) == []
+
+
+async def test_unlock_is_posted_in_the_channel_of_the_activity_without_an_announce_channel(
+    running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community
+) -> None:
+    chat = simulator.create_text_channel(community.id, "chat")
+    await post(simulator, chat.id, community.alice.id)
+    await wait_announced(simulator, chat.id, "First Step")
+    assert announcements(simulator, community.general.id) == []
+
+
+async def test_unlock_without_a_channel_of_its_own_is_posted_in_the_system_channel(
+    running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community
+) -> None:
+    await running_bot.management.grant(community.id, community.moderator.id, community.alice.id, "chatterbox")
+    await wait_announced(simulator, community.general.id, "Chatterbox")
+
+
+async def test_unlock_falls_back_to_the_system_channel_when_the_activity_channel_refuses_the_bot(
+    running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community
+) -> None:
+    chat = simulator.create_text_channel(community.id, "chat")
+    simulator.deny_bot(chat.id, "send_messages")
+    await post(simulator, chat.id, community.alice.id)
+    await wait_announced(simulator, community.general.id, "First Step")
+    await settle(simulator, running_bot)
+    assert announcements(simulator, chat.id) == []
+    assert len(unlock_named(announcements(simulator, community.general.id), "First Step")) == 1
+    assert await running_bot.storage.outbox.counts() == {"sent": 1}
+
+
+# ------------------------------------------------------------------ delivery
+async def test_a_rate_limited_post_is_retried_and_posted_once(
+    running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community
+) -> None:
+    simulator.fail_next("POST", MESSAGES, status=429, retry_after=0.05)
+    await post(simulator, community.general.id, community.alice.id)
+    await wait_announced(simulator, community.general.id, "First Step")
+    await settle(simulator, running_bot)
+    assert len(announcements(simulator, community.general.id)) == 1
+    assert len(simulator.requests_to("POST", MESSAGES)) == 2
+    assert await running_bot.storage.outbox.counts() == {"sent": 1}
+
+
+async def test_a_post_still_rate_limited_after_the_clients_retries_is_posted_once_later(
+    running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community, clock: FakeClock
+) -> None:
+    simulator.fail_next("POST", MESSAGES, status=429, retry_after=0.01, times=5)
+    await post(simulator, community.general.id, community.alice.id)
+    await simulator.wait_for(lambda: len(simulator.requests_to("POST", MESSAGES)) >= 5)
+    await running_bot.announcer.wait_idle()
+    assert announcements(simulator, community.general.id) == []
+    assert (await running_bot.storage.outbox.counts()).get("pending") == 1
+
+    assert await retry_due(running_bot, clock) == 1
+    assert await retry_due(running_bot, clock) == 0
+    assert len(announcements(simulator, community.general.id)) == 1
+    assert await running_bot.storage.outbox.counts() == {"sent": 1}
+
+
+async def test_a_server_error_is_retried_with_backoff_and_posted_once(
+    running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community, clock: FakeClock
+) -> None:
+    simulator.fail_next("POST", MESSAGES, status=503)
+    await post(simulator, community.general.id, community.alice.id)
+    await simulator.wait_for(lambda: simulator.requests_to("POST", MESSAGES))
+    await running_bot.announcer.wait_idle()
+    assert await running_bot.announcer.deliver_due() == 0  # not due before the backoff
+    assert announcements(simulator, community.general.id) == []
+
+    assert await retry_due(running_bot, clock) == 1
+    assert len(announcements(simulator, community.general.id)) == 1
+    assert await running_bot.storage.outbox.counts() == {"sent": 1}
+
+
+async def test_delivery_passes_running_at_once_post_each_announcement_once(
+    running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community, clock: FakeClock
+) -> None:
+    simulator.fail_next("POST", MESSAGES, status=503)
+    await post(simulator, community.general.id, community.alice.id)
+    await simulator.wait_for(lambda: simulator.requests_to("POST", MESSAGES))
+    await running_bot.announcer.wait_idle()
+
+    clock.advance(timedelta(minutes=10))
+    await asyncio.gather(*(running_bot.announcer.deliver_due() for _ in range(3)))
+    assert len(announcements(simulator, community.general.id)) == 1
+    assert await running_bot.storage.outbox.counts() == {"sent": 1}
+
+
+async def test_an_announcement_nobody_can_post_is_given_up_after_retries_without_holding_up_others(
+    running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community, clock: FakeClock
+) -> None:
+    closed = simulator.create_text_channel(community.id, "closed")
+    simulator.deny_bot(closed.id, "send_messages")
+    simulator.deny_bot(community.general.id, "send_messages")
+    open_chat = simulator.create_text_channel(community.id, "open")
+    await post(simulator, closed.id, community.alice.id)
+    await post(simulator, open_chat.id, community.bob.id)
+    await wait_announced(simulator, open_chat.id, "First Step")
+
+    for _ in range(6):
+        await retry_due(running_bot, clock)
+    assert await running_bot.storage.outbox.counts() == {"sent": 1, "failed": 1}
+    assert announcements(simulator, closed.id) == announcements(simulator, community.general.id) == []
+    assert len(announcements(simulator, open_chat.id)) == 1
+
+
+async def test_pending_announcements_are_posted_once_after_a_restart(
+    simulator: DiscordSimulator, community: Community, bot_settings: Settings, clock: FakeClock
+) -> None:
+    simulator.deny_bot(community.general.id, "send_messages")
+    async with running(bot_settings, clock=clock, ready_timeout=15, guild_ready_timeout=0.1) as bot:
+        await post(simulator, community.general.id, community.alice.id, 10)
+        await wait_stat(simulator, bot, community.id, community.alice.id, "messages", 10)
+        await bot.recorder.flush()
+        await simulator.wait_for(lambda: len(simulator.requests_to("POST", MESSAGES)) >= 2)
+        await bot.announcer.wait_idle()
+        assert (await bot.storage.outbox.counts()).get("pending") == 2
+    assert announcements(simulator, community.general.id) == []
+
+    simulator.set_overwrite(community.general.id, simulator.bot_user_id)  # the moderators fix the channel
+    clock.advance(timedelta(minutes=10))
+    async with running(bot_settings, clock=clock, ready_timeout=15, guild_ready_timeout=0.1) as bot:
+        await wait_announced(simulator, community.general.id, "Chatterbox")
+        await bot.announcer.deliver_due()
+        await bot.announcer.wait_idle()
+        posted = announcements(simulator, community.general.id)
+        assert [len(unlock_named(posted, name)) for name in ("First Step", "Chatterbox")] == [1, 1]
+        assert len(posted) == 2
+        assert await bot.storage.outbox.counts() == {"sent": 2}
+
+
+async def test_many_unlocks_at_once_are_posted_as_one_digest(
+    running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community
+) -> None:
+    members = [simulator.create_user(f"student{i}") for i in range(7)]
+    for member in members:
+        simulator.add_member(community.id, member.id)
+        await running_bot.management.add_stat(community.id, community.moderator.id, member.id, "lessons_finished", 1)
+    await running_bot.management.add_achievement(
+        community.id, community.moderator.id, name="First Lesson", description="Finish a lesson.", points=10,
+        condition="lessons_finished >= 1",
+    )
+    [digest] = await simulator.wait_for(lambda: announcements(simulator, community.general.id))
+    await settle(simulator, running_bot)
+
+    assert len(announcements(simulator, community.general.id)) == 1
+    embed = digest["embeds"][0]
+    assert embed["title"] == "🏆 7 new achievements and tiers"
+    lines = embed["description"].splitlines()
+    assert lines == [f"<@{m.id}> unlocked **First Lesson** (+10)" for m in members]
+    assert sorted(digest["allowed_mentions"]["users"]) == sorted(m.id for m in members)
+    assert digest["allowed_mentions"]["parse"] == []
+    assert await running_bot.storage.outbox.counts() == {"sent": 7}
+
+
+# ------------------------------------------------------------------ reward roles
+async def test_an_achievements_reward_role_is_given_with_the_unlock(
+    running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community
+) -> None:
+    chatty = simulator.create_role(community.id, "Chatty", position=1)
+    await running_bot.management.add_achievement(
+        community.id, community.moderator.id, name="Talker", description="Say two things.", points=5,
+        condition="messages >= 2", role_id=chatty.id,
+    )
+    await post(simulator, community.general.id, community.alice.id, 2)
+    await wait_announced(simulator, community.general.id, "Talker")
+    path = f"/guilds/{community.id}/members/{community.alice.id}/roles/{chatty.id}"
+    assert [r.path for r in simulator.requests_to("PUT", path)] == [path]
+    assert chatty.id in simulator.world.guilds[community.id].members[community.alice.id].roles
+
+
+async def test_a_reward_role_above_the_bots_own_is_reported_to_moderators_and_the_unlock_still_announced(
+    running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community
+) -> None:
+    admins = simulator.create_role(community.id, "Admins", position=20)
+    await running_bot.management.add_achievement(
+        community.id, community.moderator.id, name="Talker", description="Say two things.", points=5,
+        condition="messages >= 2", role_id=admins.id,
+    )
+    await post(simulator, community.general.id, community.alice.id, 2)
+    await wait_announced(simulator, community.general.id, "Talker")
+
+    assert admins.id not in simulator.world.guilds[community.id].members[community.alice.id].roles
+    problems = [e for e in await running_bot.storage.audit.recent(community.id) if e.action == "reward-role-failed"]
+    assert len(problems) == 1
+    assert "Admins" in problems[0].detail
+    assert "Manage Roles" in problems[0].detail
