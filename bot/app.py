@@ -26,6 +26,10 @@ from bot.storage import Storage
 
 log = logging.getLogger(__name__)
 
+# Names discord.py gives the tasks running event listeners and application commands.
+HANDLER_TASKS = ("discord.py: ", "CommandTree-invoker")
+HANDLER_GRACE = 5.0  # seconds in-flight handlers get at shutdown
+
 EXTENSIONS = (
     "cogs.activity",
     "cogs.profile",
@@ -88,6 +92,19 @@ class AchievementsBot(commands.Bot):
                 log.exception("extension %s failed to load; the bot runs without it", extension)
         await self.sync_commands()
 
+    async def _finish_handlers(self, timeout: float) -> None:  # noqa: ASYNC109
+        """Let event handlers and commands already running finish before the recorder's last flush and the
+        database closing: an activity staged after that flush would be lost, a command would fail half-way."""
+        current = asyncio.current_task()
+        in_flight = [
+            task for task in asyncio.all_tasks()
+            if task is not current and not task.done() and task.get_name().startswith(HANDLER_TASKS)
+        ]
+        if in_flight:
+            _, late = await asyncio.wait(in_flight, timeout=timeout)
+            if late:
+                log.warning("shutting down with %d event handlers still running", len(late))
+
     async def sync_commands(self) -> None:
         """Sync slash commands to DEV_GUILD_ID (or globally), and only when the tree changed."""
         guild = discord.Object(self.settings.dev_guild_id) if self.settings.dev_guild_id else None
@@ -112,6 +129,7 @@ class AchievementsBot(commands.Bot):
                 await self.unload_extension(name)
             except Exception:
                 log.exception("extension %s failed to unload", name)
+        await self._finish_handlers(HANDLER_GRACE)
         try:
             await self.scheduler.close()
             await self.announcer.close()
