@@ -116,8 +116,9 @@ def progress_text(progress: Progress) -> str:
     return f"{bar} {int(progress.fraction * 100)}%" + (f" · {parts}" if parts else "")
 
 
-def days(count: int) -> str:
-    return f"{count} day" if count == 1 else f"{count} days"
+def plural(count: int, noun: str) -> str:
+    """`1 member`, `2 members`, `1,200 members`."""
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
 
 
 def tier_progress_text(progress: TierProgress, points: int) -> str:
@@ -142,7 +143,7 @@ def profile_embed(profile: Profile, display_name: str, avatar_url: str | None) -
     if avatar_url:
         embed.set_thumbnail(url=avatar_url)
     embed.add_field(name="Rank", value=rank_text(profile.rank, profile.members))
-    embed.add_field(name="Streak", value=f"🔥 {days(profile.streak)} (best {profile.best_streak})")
+    embed.add_field(name="Streak", value=f"🔥 {plural(profile.streak, 'day')} (best {profile.best_streak})")
     embed.add_field(name="Achievements", value=f"{profile.unlocked_count}/{profile.total_achievements}")
     embed.add_field(name="Next tier", value=tier_progress_text(profile.tier, profile.points), inline=False)
     if profile.nearest:
@@ -173,7 +174,7 @@ def leaderboard_embed(page: LeaderboardPage, guild_name: str, caller_id: int) ->
         lines.append("…")
         lines.append(f"`#{page.caller.rank}` {mention(caller_id)} · **{page.caller.points:,}** pts ← you")
     embed.description = "\n".join(lines)
-    embed.set_footer(text=f"Page {page.page + 1}/{page.pages} · {page.members:,} members ranked")
+    embed.set_footer(text=f"Page {page.page + 1}/{page.pages} · {plural(page.members, 'member')} ranked")
     return embed
 
 

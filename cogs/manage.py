@@ -10,7 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import UserFacingError
-from bot.render import clip, preview_embed
+from bot.render import clip, plural, preview_embed
 from bot.views import Confirm, Paginator
 
 if TYPE_CHECKING:
@@ -150,12 +150,14 @@ class ManageCommands(commands.Cog):
 
         async def remove() -> str:
             taken = await self.management.remove_achievement(guild_id, actor, found.id)
-            return f"🗑️ Removed **{found.name}**. {taken} members lost it and its {found.points} points."
+            name = discord.utils.escape_markdown(found.name)
+            return f"🗑️ Removed **{name}**. {plural(taken, 'member')} lost it and its {found.points} points."
 
         view = Confirm(actor, remove)
         await interaction.response.send_message(
-            f"Remove **{discord.utils.escape_markdown(found.name)}** (`{found.id}`)? {holders} members have earned "
-            f"it; they will lose it and its {found.points} points. This cannot be undone.",
+            f"Remove **{discord.utils.escape_markdown(found.name)}** (`{found.id}`)? {plural(holders, 'member')} "
+            f"{'has' if holders == 1 else 'have'} earned it; they will lose it and its {found.points} points. "
+            "This cannot be undone.",
             view=view, ephemeral=True,
         )
         view.message = await interaction.original_response()

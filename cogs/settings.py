@@ -13,7 +13,7 @@ from discord.ext import commands
 
 from bot.errors import UserFacingError
 from bot.management import timezone_names
-from bot.render import clip
+from bot.render import clip, plural
 from bot.views import Confirm
 
 if TYPE_CHECKING:
@@ -167,7 +167,8 @@ class SettingsCommands(commands.Cog):
                                  "unlocks": " ".join(u["achievement_id"] for u in row["unlocks"])})
             payload = buffer.getvalue().encode()
         file = discord.File(io.BytesIO(payload), filename=f"achievements-{guild_id}.{format}")
-        await interaction.followup.send(f"📦 Export of {len(data['members'])} members.", file=file, ephemeral=True)
+        await interaction.followup.send(f"📦 Export of {plural(len(data['members']), 'member')}.", file=file,
+                                        ephemeral=True)
 
 
 async def setup(bot: AchievementsBot) -> None:

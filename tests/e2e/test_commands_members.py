@@ -272,7 +272,7 @@ async def test_leaderboard_does_not_list_members_who_left(
     embed = (await shown(simulator, community, community.alice, "leaderboard"))["embeds"][0]
     assert f"<@{community.bob.id}>" not in embed["description"]
     assert embed["description"] == f"🥇 <@{community.alice.id}> · **10** pts ← you"
-    assert embed["footer"]["text"] == "Page 1/1 · 1 members ranked"
+    assert embed["footer"]["text"] == "Page 1/1 · 1 member ranked"
 
 
 async def test_leaderboard_with_nobody_ranked_invites_members_to_start(
