@@ -54,9 +54,10 @@ def _parse_intents(value: str) -> frozenset[str]:
 def load_settings(env: Mapping[str, str] | None = None, *, require_token: bool = True) -> Settings:
     """Build Settings from `env` (default: the process environment after loading `.env`)."""
     if env is None:
-        from dotenv import load_dotenv
+        from dotenv import find_dotenv, load_dotenv
 
-        load_dotenv(override=False)
+        # The operator's .env is in the working directory, wherever the package is installed.
+        load_dotenv(find_dotenv(usecwd=True), override=False)
         env = os.environ
 
     def get(name: str) -> str:

@@ -147,10 +147,6 @@ def test_running_the_bot_without_a_token_prints_one_line_and_fails(tmp_path: Pat
     assert result.stdout == ""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="load_dotenv() searches for .env from bot/settings.py's directory, not the working directory",
-)
 def test_a_dotenv_file_in_the_working_directory_is_read(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("DISCORD_TOKEN=abc\nLOG_LEVEL=LOUD\n", encoding="utf-8")
 
