@@ -98,6 +98,7 @@ class ActivityRecorder:
         self.flush_interval = flush_interval
         self.max_batch = max_batch
         self.max_cached_members = max_cached_members
+        self.coalesce_delay = min(0.05, flush_interval)
         self._guilds: dict[int, GuildState] = {}
         self._guild_loads: dict[int, asyncio.Future[GuildState]] = {}
         self._members: OrderedDict[Key, MemberState] = OrderedDict()
@@ -132,6 +133,8 @@ class ActivityRecorder:
         while True:
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.flush_interval)
+                # Woken early (an unlock, a full batch): wait a moment so a burst becomes one transaction.
+                await asyncio.sleep(self.coalesce_delay)
             except TimeoutError:
                 pass
             self._wake.clear()
@@ -283,10 +286,46 @@ class ActivityRecorder:
             gate.set()
 
     async def record(self, activity: Activity, content: str | None = None) -> RecordResult:
-        await self._gate(activity.guild_id)
-        guild = await self.guild(activity.guild_id)
-        state = await self.member(activity.guild_id, activity.member_id)
-        # From here to the end: no await, so nothing else can touch this member's state meanwhile.
+        guild_id = activity.guild_id
+        if guild_id in self._paused:
+            await self._gate(guild_id)
+        # The common case, a cached guild and member, takes no coroutine hop at all.
+        guild = self._guilds.get(guild_id) or await self.guild(guild_id)
+        key = (guild_id, activity.member_id)
+        state = self._members.get(key)
+        if state is None:
+            state = await self.member(guild_id, activity.member_id)
+        else:
+            self._members.move_to_end(key)
+        return self._apply(guild, state, activity, content)
+
+    async def record_many(self, activities: Sequence[Activity]) -> list[RecordResult]:
+        """Record a batch (imports, benchmarks, replays): members not cached are loaded together first."""
+        for guild_id in {a.guild_id for a in activities}:
+            await self._gate(guild_id)
+            await self.guild(guild_id)
+            missing = list({a.member_id for a in activities if a.guild_id == guild_id
+                            and (guild_id, a.member_id) not in self._members})
+            for start in range(0, len(missing), 500):
+                chunk = missing[start:start + 500]
+                loaded = await self.storage.members.load_many(guild_id, chunk)
+                for member_id in chunk:
+                    key = (guild_id, member_id)
+                    if key not in self._members:
+                        stats, unlocked = loaded.get(member_id) or (MemberStats(), set())
+                        self._members[key] = MemberState(stats, unlocked)
+        results = []
+        for activity in activities:
+            guild = self._guilds.get(activity.guild_id) or await self.guild(activity.guild_id)
+            state = self._members.get((activity.guild_id, activity.member_id))
+            if state is None:  # evicted meanwhile by a very large batch
+                state = await self.member(activity.guild_id, activity.member_id)
+            results.append(self._apply(guild, state, activity, None))
+        self._evict()
+        return results
+
+    def _apply(self, guild: GuildState, state: MemberState, activity: Activity, content: str | None) -> RecordResult:
+        # No await in here: nothing else can touch this member's state meanwhile.
         if activity.kind is ActivityKind.MESSAGE:
             if not passes_anti_spam(guild.settings, state.last_counted_message, activity.at, content):
                 return RecordResult(counted=False)

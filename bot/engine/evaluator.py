@@ -27,11 +27,21 @@ class RuleBook:
                 by_stat.setdefault(stat, []).append(achievement)
         self._by_stat = {stat: tuple(rules) for stat, rules in by_stat.items()}
         self._hour_rules = tuple(a for a in self.achievements if a.condition.uses_hour)
+        self._candidates: dict[tuple[frozenset[str], bool], tuple[Achievement, ...]] = {}
 
     def rules_reading(self, stat: str) -> tuple[Achievement, ...]:
         return self._by_stat.get(stat, ())
 
-    def candidates(self, changed: Iterable[str], include_hour_rules: bool) -> list[Achievement]:
+    def candidates(self, changed: Iterable[str], include_hour_rules: bool) -> tuple[Achievement, ...]:
+        """Rules reading any of `changed` (and the time-of-day rules if asked), each once, in a stable
+        order. Activities change few distinct sets of stats, so the answer is cached per set."""
+        key = (frozenset(changed), include_hour_rules)
+        found = self._candidates.get(key)
+        if found is None:
+            found = self._candidates[key] = tuple(self._find_candidates(key[0], include_hour_rules))
+        return found
+
+    def _find_candidates(self, changed: Iterable[str], include_hour_rules: bool) -> list[Achievement]:
         seen: set[str] = set()
         found: list[Achievement] = []
         groups: list[tuple[Achievement, ...]] = [self._by_stat.get(stat, ()) for stat in changed]
@@ -77,7 +87,9 @@ def evaluate(
     while True:
         unlocked_this_round = False
         for achievement in rulebook.candidates(pending, include_hour):
-            if achievement.id in unlocked_ids or not achievement.unlockable_at(now):
+            if achievement.id in unlocked_ids:
+                continue
+            if (achievement.starts is not None or achievement.ends is not None) and not achievement.unlockable_at(now):
                 continue
             if achievement.condition.evaluate(values, hour):
                 unlocked_ids.add(achievement.id)

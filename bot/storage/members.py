@@ -70,6 +70,35 @@ class MemberRepository:
             unlocked = {r[0] for r in await cur.fetchall()}
         return stats, unlocked
 
+    async def load_many(self, guild_id: int, member_ids: Sequence[int]) -> dict[int, tuple[MemberStats, set[str]]]:
+        """Stats and unlocks of several members at once (at most a few hundred ids); absent ones are left out."""
+        if not member_ids:
+            return {}
+        conn = self.db.conn
+        marks = ", ".join("?" for _ in member_ids)  # placeholders only; the ids are bound parameters
+        args = (guild_id, *member_ids)
+        found: dict[int, tuple[MemberStats, set[str]]] = {}
+        async with conn.execute(f"{_SELECT} WHERE guild_id = ? AND member_id IN ({marks})", args) as cur:
+            for row in await cur.fetchall():
+                found[row["member_id"]] = (_stats(row), set())
+        if not found:
+            return found
+        async with conn.execute(
+            f"SELECT member_id, stat, value FROM custom_stats WHERE guild_id = ? AND member_id IN ({marks})",  # noqa: S608
+            args,
+        ) as cur:
+            for member_id, stat, value in await cur.fetchall():
+                if member_id in found:
+                    found[member_id][0].values[stat] = value
+        async with conn.execute(
+            f"SELECT member_id, achievement_id FROM unlocks WHERE guild_id = ? AND member_id IN ({marks})",  # noqa: S608
+            args,
+        ) as cur:
+            for member_id, achievement_id in await cur.fetchall():
+                if member_id in found:
+                    found[member_id][1].add(achievement_id)
+        return found
+
     async def load_chunk(
         self, guild_id: int, after_member_id: int, limit: int
     ) -> list[tuple[int, MemberStats, set[str]]]:
