@@ -59,6 +59,7 @@ class Profiles:
         self.clock = clock
 
     async def statuses(self, guild_id: int, member_id: int) -> tuple[MemberStats, list[AchievementStatus]]:
+        await self.recorder.flush()  # unlocks still in the recorder's batch would show as locked otherwise
         guild = await self.recorder.guild(guild_id)
         stats, _ = await self.recorder.snapshot(guild_id, member_id)
         unlocks = {u.achievement_id: u.unlocked_at for u in await self.storage.members.unlocks_of(guild_id, member_id)}
