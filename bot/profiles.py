@@ -49,7 +49,6 @@ class LeaderboardPage:
     pages: int
     members: int
     caller: LeaderboardRow | None  # the caller's own line, if ranked
-    caller_page: int | None
 
 
 class Profiles:
@@ -104,11 +103,16 @@ class Profiles:
         pages = max(1, -(-members // PAGE_SIZE))
         page = max(0, min(page, pages - 1))
         rows = await self.storage.members.leaderboard_page(guild_id, page * PAGE_SIZE, PAGE_SIZE)
-        caller, caller_page = None, None
+        caller = None
         if await self.storage.members.is_ranked(guild_id, caller_id):
             stats, _ = await self.recorder.snapshot(guild_id, caller_id)
             points = stats.get("points")
-            position = await self.storage.members.position_of(guild_id, caller_id, points)
-            rank = await self.storage.members.rank_for_points(guild_id, points)
-            caller, caller_page = LeaderboardRow(caller_id, points, rank), position // PAGE_SIZE
-        return LeaderboardPage(rows, page, pages, members, caller, caller_page)
+            caller = LeaderboardRow(caller_id, points, await self.storage.members.rank_for_points(guild_id, points))
+        return LeaderboardPage(rows, page, pages, members, caller)
+
+    async def page_of(self, guild_id: int, member_id: int) -> int:
+        """The leaderboard page a member is on (0-based). Counting the members tied with them costs more
+        than a rank, so it is only done when someone asks to jump there."""
+        stats, _ = await self.recorder.snapshot(guild_id, member_id)
+        position = await self.storage.members.position_of(guild_id, member_id, stats.get("points"))
+        return position // PAGE_SIZE

@@ -61,7 +61,7 @@ class OwnedView(discord.ui.View):
 
 class Paginator(OwnedView):
     def __init__(self, owner_id: int, source: PageSource, page: int, pages: int, *,
-                 my_page: int | None = None, timeout: float | None = None) -> None:
+                 my_page: int | Callable[[], Awaitable[int]] | None = None, timeout: float | None = None) -> None:
         super().__init__(owner_id, timeout=timeout)
         self.source = source
         self.page = page
@@ -104,7 +104,8 @@ class Paginator(OwnedView):
 
     @discord.ui.button(label="Jump to me", emoji="📍", style=discord.ButtonStyle.primary, custom_id="pager:me")
     async def jump_to_me(self, interaction: discord.Interaction, _button: discord.ui.Button[Paginator]) -> None:
-        await self.show(interaction, self.my_page or 0)
+        page = self.my_page if isinstance(self.my_page, int) or self.my_page is None else await self.my_page()
+        await self.show(interaction, page or 0)
 
 
 class Confirm(OwnedView):

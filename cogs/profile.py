@@ -32,7 +32,8 @@ class ProfileCommands(commands.Cog):
     @app_commands.command(name="profile")
     @app_commands.guild_only()
     @app_commands.describe(member="Whose profile to show (default: yours)")
-    async def profile(self, interaction: discord.Interaction, member: discord.Member | None = None) -> None:
+    async def profile(self, interaction: discord.Interaction,
+                      member: discord.Member | discord.User | None = None) -> None:
         """Show a member's tier, points, rank, streak and the achievements they are closest to."""
         guild = guild_of(interaction)
         target = member or interaction.user
@@ -58,17 +59,21 @@ class ProfileCommands(commands.Cog):
 
         await interaction.response.defer(thinking=True)
         first = await self.profiles.leaderboard(guild.id, page - 1, caller)
-        view = Paginator(caller, source, first.page, first.pages, my_page=first.caller_page)
+        my_page = (lambda: self.profiles.page_of(guild.id, caller)) if first.caller else None
+        view = Paginator(caller, source, first.page, first.pages, my_page=my_page)
         view.message = await interaction.followup.send(embed=leaderboard_embed(first, guild.name, caller),
                                                        view=view, wait=True)
 
     @app_commands.command(name="achievements")
     @app_commands.guild_only()
     @app_commands.describe(member="Whose achievements to show (default: yours)")
-    async def achievements(self, interaction: discord.Interaction, member: discord.Member | None = None) -> None:
+    async def achievements(self, interaction: discord.Interaction,
+                           member: discord.Member | discord.User | None = None) -> None:
         """List every achievement of the server: unlocked, in progress, hidden and time-limited."""
         guild = guild_of(interaction)
         target = member or interaction.user
+        if target.bot:
+            raise UserFacingError("Bots do not earn achievements.")
         await interaction.response.defer(thinking=True)
         _, statuses = await self.profiles.statuses(guild.id, target.id)
         now = self.bot.clock.now()

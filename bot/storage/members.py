@@ -189,7 +189,7 @@ class MemberRepository:
     async def count(self, guild_id: int) -> int:
         """Members ranked on the leaderboard (those still in the guild)."""
         async with self.db.conn.execute(
-            "SELECT COUNT(*) FROM member_stats WHERE guild_id = ? AND in_guild = 1", (guild_id,)
+            "SELECT COALESCE(SUM(members), 0) FROM points_histogram WHERE guild_id = ?", (guild_id,)
         ) as cur:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
@@ -197,7 +197,7 @@ class MemberRepository:
     async def rank_for_points(self, guild_id: int, points: int) -> int:
         """Competition rank of a score: 1 + how many ranked members have more points."""
         async with self.db.conn.execute(
-            "SELECT COUNT(*) FROM member_stats WHERE guild_id = ? AND in_guild = 1 AND points > ?",
+            "SELECT COALESCE(SUM(members), 0) FROM points_histogram WHERE guild_id = ? AND points > ?",
             (guild_id, points),
         ) as cur:
             row = await cur.fetchone()
@@ -205,19 +205,32 @@ class MemberRepository:
 
     async def position_of(self, guild_id: int, member_id: int, points: int) -> int:
         """0-based position of a member in leaderboard order (points desc, then member id)."""
+        above = await self.rank_for_points(guild_id, points) - 1
         async with self.db.conn.execute(
-            "SELECT COUNT(*) FROM member_stats WHERE guild_id = ? AND in_guild = 1 AND "
-            "(points > ? OR (points = ? AND member_id < ?))",
-            (guild_id, points, points, member_id),
+            "SELECT COUNT(*) FROM member_stats WHERE guild_id = ? AND in_guild = 1 AND points = ? AND member_id < ?",
+            (guild_id, points, member_id),
         ) as cur:
             row = await cur.fetchone()
-        return int(row[0]) if row else 0
+        return above + (int(row[0]) if row else 0)
 
     async def leaderboard_page(self, guild_id: int, offset: int, limit: int) -> list[LeaderboardRow]:
+        # Skip whole points values with the histogram, so a deep page never walks the members before it.
+        start_points, skip = None, offset
         async with self.db.conn.execute(
-            "SELECT member_id, points FROM member_stats WHERE guild_id = ? AND in_guild = 1 "
+            "SELECT points, members FROM points_histogram WHERE guild_id = ? AND members > 0 ORDER BY points DESC",
+            (guild_id,),
+        ) as cur:
+            async for points, members in cur:
+                if skip < members:
+                    start_points = points
+                    break
+                skip -= members
+        if start_points is None:
+            return []
+        async with self.db.conn.execute(
+            "SELECT member_id, points FROM member_stats WHERE guild_id = ? AND in_guild = 1 AND points <= ? "
             "ORDER BY points DESC, member_id LIMIT ? OFFSET ?",
-            (guild_id, limit, offset),
+            (guild_id, start_points, limit, skip),
         ) as cur:
             rows = [(r[0], r[1]) for r in await cur.fetchall()]
         if not rows:
