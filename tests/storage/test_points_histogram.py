@@ -1,0 +1,89 @@
+"""The points histogram behind ranks and member counts stays equal to a count over member_stats,
+whatever writes the stats: upserts, leaving and rejoining, bulk changes, deletes."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bot.engine.stats import MemberStats
+from bot.storage import Storage
+
+GUILD = 7
+OTHER_GUILD = 8
+
+
+async def histogram(storage: Storage) -> dict[tuple[int, int], int]:
+    async with storage.db.conn.execute(
+        "SELECT guild_id, points, members FROM points_histogram WHERE members != 0"
+    ) as cur:
+        return {(g, p): m for g, p, m in await cur.fetchall()}
+
+
+async def recount(storage: Storage) -> dict[tuple[int, int], int]:
+    async with storage.db.conn.execute(
+        "SELECT guild_id, points, COUNT(*) FROM member_stats WHERE in_guild = 1 GROUP BY guild_id, points"
+    ) as cur:
+        return {(g, p): m for g, p, m in await cur.fetchall()}
+
+
+async def test_histogram_matches_a_recount_after_random_writes(tmp_path: Path) -> None:
+    storage = await Storage.open(tmp_path / "h.db")
+    rng = random.Random(3)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    for _ in range(300):
+        guild = rng.choice((GUILD, OTHER_GUILD))
+        member = rng.randint(1, 40)
+        action = rng.random()
+        if action < 0.6:
+            async with storage.db.transaction() as conn:
+                stats = MemberStats({"points": rng.choice((0, 10, 35, 35, 100)), "messages": rng.randint(0, 9)})
+                await storage.members.save_stats(conn, [(guild, member, stats)])
+        elif action < 0.75:
+            await storage.members.set_in_guild(guild, member, rng.random() < 0.5)
+        elif action < 0.85:
+            async with storage.db.transaction() as conn:
+                await storage.members.insert_unlocks(conn, [(guild, member, "first-step", now)])
+                await storage.members.adjust_points_of_holders(conn, guild, "first-step", rng.choice((-5, 5)))
+        elif action < 0.95:
+            async with storage.db.transaction() as conn:
+                await storage.members.take_achievement_from_all(conn, guild, "first-step", 10)
+        else:
+            async with storage.db.transaction() as conn:
+                await storage.members.delete_member(conn, guild, member)
+        assert await histogram(storage) == await recount(storage)
+    await storage.close()
+
+
+async def test_rank_and_count_agree_with_a_brute_force_ranking(tmp_path: Path) -> None:
+    storage = await Storage.open(tmp_path / "r.db")
+    points = {member: random.Random(member).choice((0, 10, 10, 35, 60, 200)) for member in range(1, 60)}
+    async with storage.db.transaction() as conn:
+        await storage.members.save_stats(conn, [(GUILD, m, MemberStats({"points": p})) for m, p in points.items()])
+    await storage.members.set_in_guild(GUILD, 5, False)
+    ranked = {m: p for m, p in points.items() if m != 5}
+    assert await storage.members.count(GUILD) == len(ranked)
+    for member, own in ranked.items():
+        expected_rank = 1 + sum(1 for p in ranked.values() if p > own)
+        assert await storage.members.rank_for_points(GUILD, own) == expected_rank
+        order = sorted(ranked, key=lambda m: (-ranked[m], m))
+        assert await storage.members.position_of(GUILD, member, own) == order.index(member)
+    await storage.close()
+
+
+async def test_every_leaderboard_page_lists_members_in_order_with_shared_ranks(tmp_path: Path) -> None:
+    storage = await Storage.open(tmp_path / "p.db")
+    points = {member: (member * 7) % 5 * 10 for member in range(1, 24)}
+    async with storage.db.transaction() as conn:
+        await storage.members.save_stats(conn, [(GUILD, m, MemberStats({"points": p})) for m, p in points.items()])
+    order = sorted(points, key=lambda m: (-points[m], m))
+    seen = []
+    for offset in range(0, 30, 4):
+        page = await storage.members.leaderboard_page(GUILD, offset, 4)
+        seen.extend(page)
+        assert [r.member_id for r in page] == order[offset:offset + 4]
+    assert [r.member_id for r in seen] == order
+    for row in seen:
+        assert row.rank == 1 + sum(1 for p in points.values() if p > row.points)
+    await storage.close()
