@@ -24,6 +24,12 @@ class AchievementsTree(app_commands.CommandTree):
                 + " permission to use this command."
         elif isinstance(error, app_commands.CheckFailure):
             message = "❌ You cannot use this command here."
+        elif isinstance(error, app_commands.TransformerError):
+            # Discord lets a user option name someone who is not (or no longer) in the server.
+            if error.type is discord.AppCommandOptionType.user:
+                message = "❌ That user is not a member of this server."
+            else:
+                message = f"❌ `{str(error.value)[:60]}` is not something I can use for that option."
         elif isinstance(error, app_commands.CommandOnCooldown):
             message = f"⏳ Slow down: try again in {error.retry_after:.0f} s."
         elif isinstance(original, discord.Forbidden):

@@ -29,6 +29,7 @@ MAX_STAT_AMOUNT = 1000
 MAX_TIER_POINTS = 10_000_000
 MAX_TIER_NAME = 32
 MAX_BADGE = 64
+MAX_TIERS = 20  # keeps /tier list and /settings show inside Discord's embed limits
 MAX_COOLDOWN = 3600
 MAX_MIN_LENGTH = 200
 CUSTOM_STAT = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -339,18 +340,23 @@ class Management:
             self.scheduler.schedule_guild(guild_id, state.settings.timezone)
 
     async def set_tier(self, guild_id: int, actor_id: int, name: str, points: int, badge: str,
-                       role_id: int | None = None) -> Tier:
+                       role_id: int | None = None) -> tuple[Tier, list[Tier]]:
+        """Add a tier, or replace the ones with the same name or threshold. Returns it and those it replaced."""
         name = _check_text(name, "tier name", MAX_TIER_NAME)
         badge = _check_text(badge, "badge", MAX_BADGE)
         if not 0 <= points <= MAX_TIER_POINTS:
             raise UserFacingError(f"A tier's points must be between 0 and {MAX_TIER_POINTS:,}.")
+        state = await self.recorder.guild(guild_id)
+        replaced = [t for t in state.tiers if t.name.lower() == name.lower() or t.points == points]
+        if not replaced and len(state.tiers) >= MAX_TIERS:
+            raise UserFacingError(f"A server can have at most {MAX_TIERS} tiers; remove one with `/tier remove` first.")
         tier = Tier(name, points, badge, role_id)
         async with self.storage.db.transaction() as conn:
             await self.storage.tiers.upsert(conn, guild_id, tier)
             await self.storage.audit.add(conn, guild_id, actor_id, "tier.set", f"{badge} {name} at {points}",
                                          self.clock.now())
         await self.recorder.reload_guild(guild_id)
-        return tier
+        return tier, replaced
 
     async def remove_tier(self, guild_id: int, actor_id: int, name: str) -> None:
         state = await self.recorder.guild(guild_id)

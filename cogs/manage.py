@@ -199,9 +199,10 @@ class ManageCommands(commands.Cog):
         guild_id = guild_id_of(interaction)
         if member.bot:
             raise UserFacingError("Bots do not earn achievements.")
+        await interaction.response.defer(ephemeral=True, thinking=True)
         result = await self.management.grant(guild_id, interaction.user.id, member.id, achievement)
-        names = ", ".join(f"**{a.name}**" for a in result.unlocked)
-        await interaction.response.send_message(f"✅ Granted {names} to {member.mention}.", ephemeral=True)
+        names = ", ".join(f"**{discord.utils.escape_markdown(a.name)}**" for a in result.unlocked)
+        await interaction.followup.send(f"✅ Granted {names} to {member.mention}.", ephemeral=True)
 
     @achievement.command(name="revoke")
     @app_commands.describe(member="Who loses it", achievement="Which achievement")
@@ -210,9 +211,11 @@ class ManageCommands(commands.Cog):
                                  achievement: str) -> None:
         """Take an achievement and its points back from a member."""
         guild_id = guild_id_of(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
         taken = await self.management.revoke(guild_id, interaction.user.id, member.id, achievement)
-        await interaction.response.send_message(
-            f"↩️ Took **{taken.name}** and its {taken.points} points from {member.mention}.", ephemeral=True
+        await interaction.followup.send(
+            f"↩️ Took **{discord.utils.escape_markdown(taken.name)}** and its {taken.points} points from "
+            f"{member.mention}.", ephemeral=True,
         )
 
     # ------------------------------------------------------------------ /stat
@@ -226,13 +229,15 @@ class ManageCommands(commands.Cog):
         guild_id = guild_id_of(interaction)
         if member.bot:
             raise UserFacingError("Bots do not earn achievements.")
+        await interaction.response.defer(ephemeral=True, thinking=True)
         result = await self.management.add_stat(guild_id, interaction.user.id, member.id, stat, amount)
         message = f"➕ Added {amount} `{stat.strip().lower()}` to {member.mention}."
         if result.unlocked:
-            message += " Unlocked: " + ", ".join(f"**{a.name}**" for a in result.unlocked) + "."
+            message += " Unlocked: " + ", ".join(f"**{discord.utils.escape_markdown(a.name)}**"
+                                                 for a in result.unlocked) + "."
         if result.tier_reached:
             message += f" New tier: {result.tier_reached.badge} {result.tier_reached.name}."
-        await interaction.response.send_message(message, ephemeral=True)
+        await interaction.followup.send(message, ephemeral=True)
 
     # ------------------------------------------------------------------ /tier
     @tier.command(name="set")
@@ -244,9 +249,14 @@ class ManageCommands(commands.Cog):
         """Add a tier, or change the one with this name or threshold."""
         guild_id = guild_id_of(interaction)
         role_id = check_reward_role(interaction, role)
-        tier = await self.management.set_tier(guild_id, interaction.user.id, name, points, badge, role_id)
-        await interaction.response.send_message(f"✅ Tier {tier.badge} **{tier.name}** at {tier.points:,} points.",
-                                                ephemeral=True)
+        tier, replaced = await self.management.set_tier(guild_id, interaction.user.id, name, points, badge, role_id)
+        message = f"✅ Tier {tier.badge} **{discord.utils.escape_markdown(tier.name)}** at {tier.points:,} points."
+        others = [t for t in replaced if t.name.lower() != tier.name.lower()]
+        if others:
+            message += " It replaces " + ", ".join(
+                f"{t.badge} **{discord.utils.escape_markdown(t.name)}** ({t.points:,})" for t in others
+            ) + ", which had the same points."
+        await interaction.response.send_message(message, ephemeral=True)
 
     async def tier_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         if interaction.guild_id is None:
@@ -272,7 +282,8 @@ class ManageCommands(commands.Cog):
         lines = [f"{t.badge} **{t.name}** · {t.points:,} pts" + (f" · <@&{t.role_id}>" if t.role_id else "")
                  for t in state.tiers]
         await interaction.response.send_message(
-            embed=discord.Embed(title="Tiers", description="\n".join(lines), colour=discord.Colour.blurple()),
+            embed=discord.Embed(title="Tiers", description=clip("\n".join(lines), 4096),
+                                colour=discord.Colour.blurple()),
             ephemeral=True,
         )
 

@@ -107,7 +107,7 @@ class SettingsCommands(commands.Cog):
             if s.anti_spam_cooldown or s.anti_spam_min_length else "off"
         ))
         embed.add_field(name="Achievements", value=str(len(state.rulebook.achievements)))
-        embed.add_field(name="Tiers", value=" ".join(f"{t.badge} {t.name}" for t in state.tiers) or "none")
+        embed.add_field(name="Tiers", value=clip(" ".join(f"{t.badge} {t.name}" for t in state.tiers) or "none", 1024))
         last = s.last_rollover_date.isoformat() if s.last_rollover_date else "never"
         embed.add_field(name="Last rollover", value=last)
         problems = [e for e in await self.bot.storage.audit.recent(guild_id, 50) if e.action.endswith("-failed")]

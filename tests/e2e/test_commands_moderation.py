@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
-from bot.app import AchievementsBot
+from bot.app import AchievementsBot, running
+from bot.clock import FakeClock
 from bot.errors import UserFacingError
+from bot.settings import Settings
 from bot.simulator import CommandNotAvailable, DiscordSimulator, SimInteraction, SimUser
 from tests.e2e.conftest import Community
 
@@ -144,6 +146,19 @@ async def test_achievement_points_option_is_bounded_to_one_to_ten_thousand(
 
     assert (points["min_value"], points["max_value"]) == (1, 10_000)
     assert (amount["min_value"], amount["max_value"]) == (1, 1000)
+
+
+async def test_commands_are_synced_again_only_when_they_changed(
+    simulator: DiscordSimulator, community: Community, bot_settings: Settings, clock: FakeClock
+) -> None:
+    def syncs() -> int:
+        return len(simulator.requests_to("PUT", rf"/applications/\d+/guilds/{community.id}/commands$"))
+
+    async with running(bot_settings, clock=clock, ready_timeout=15, guild_ready_timeout=0.1):
+        assert syncs() == 1
+    async with running(bot_settings, clock=clock, ready_timeout=15, guild_ready_timeout=0.1):
+        assert syncs() == 1
+    assert {c["name"] for c in simulator.synced_commands(community.id)} >= {"profile", "achievement", "settings"}
 
 
 # ---------------------------------------------------------------------------------------------- conditions
@@ -370,7 +385,9 @@ async def test_moderator_replies_naming_an_everyone_party_ping_nobody(
     granted = await moderate(simulator, community, "achievement grant", member=community.alice,
                              achievement="everyone-party")
 
-    for reply in (prompt, granted):
+    removed = await (await simulator.click_button(prompt, "confirm:yes", community.moderator.id)).message()
+
+    for reply in (prompt, granted, removed):
         assert "@everyone party" in reply["content"]
         assert reply["mention_everyone"] is False
         assert reply["allowed_mentions"]["parse"] == []
@@ -509,6 +526,16 @@ async def test_granting_an_achievement_twice_is_refused(
     assert again["content"] == f"❌ <@{community.bob.id}> already has **Chatterbox**."
 
 
+async def test_granting_to_someone_who_is_not_a_member_is_refused(
+    running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community
+) -> None:
+    stranger = simulator.create_user("stranger")
+
+    reply = await moderate(simulator, community, "achievement grant", member=stranger, achievement="chatterbox")
+
+    assert reply["content"] == "❌ That user is not a member of this server."
+
+
 async def test_revoke_takes_an_achievement_and_its_points_back(
     running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community
 ) -> None:
@@ -577,6 +604,29 @@ async def test_tier_remove_takes_the_tier_away(
 
     assert reply["content"] == "🗑️ Removed the tier **Legend**."
     assert "Legend" not in (await moderate(simulator, community, "tier list"))["embeds"][0]["description"]
+
+
+async def test_a_tier_set_at_another_tiers_threshold_says_it_replaces_it(
+    running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community
+) -> None:
+    reply = await moderate(simulator, community, "tier set", name="Apprentice", points=100, badge="🎓")
+
+    assert reply["content"] == (
+        "✅ Tier 🎓 **Apprentice** at 100 points. It replaces 🥈 **Student** (100), which had the same points."
+    )
+    assert "Student" not in (await moderate(simulator, community, "tier list"))["embeds"][0]["description"]
+
+
+async def test_a_server_cannot_have_more_than_twenty_tiers(
+    running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community
+) -> None:
+    for n in range(15):  # the five default tiers and fifteen more
+        await running_bot.management.set_tier(community.id, community.moderator.id, f"Level {n}", 10_000 + n, "⭐")
+
+    reply = await moderate(simulator, community, "tier set", name="One Too Many", points=99_999, badge="🌟")
+
+    assert reply["content"] == "❌ A server can have at most 20 tiers; remove one with `/tier remove` first."
+    assert "One Too Many" not in (await moderate(simulator, community, "tier list"))["embeds"][0]["description"]
 
 
 async def test_removing_an_unknown_tier_is_refused(
