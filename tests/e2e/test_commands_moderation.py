@@ -353,6 +353,29 @@ async def test_an_achievement_with_dates_is_read_in_the_servers_timezone(
     assert field(reply["embeds"][0], "Window") == "<t:1775001600:f> → <t:1775574000:f>"
 
 
+async def test_a_reward_role_is_shown_in_the_preview(
+    running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community
+) -> None:
+    helpers = simulator.create_role(community.id, "Helpers", position=3)
+
+    reply = await moderate(simulator, community, "achievement add", name="Helper", description="Help out.",
+                           points=10, condition="messages >= 50", role=helpers)
+
+    assert field(reply["embeds"][0], "Reward role") == f"<@&{helpers.id}>"
+
+
+async def test_a_reward_role_above_the_bots_own_is_refused_and_nothing_is_saved(
+    running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community
+) -> None:
+    admins = simulator.create_role(community.id, "Admins", position=20)
+
+    reply = await moderate(simulator, community, "achievement add", name="Helper", description="Help out.",
+                           points=10, condition="messages >= 50", role=admins)
+
+    assert reply["content"].startswith(f"❌ <@&{admins.id}> is above my highest role, so I cannot give it.")
+    assert "Helper" not in await achievement_list(simulator, community)
+
+
 # ---------------------------------------------------------------------------------------------- mentions
 async def test_an_everyone_party_achievement_pings_nobody_but_the_member(
     running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community
