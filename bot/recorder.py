@@ -422,9 +422,13 @@ class ActivityRecorder:
         streak, in storage and in the cache alike. Returns how many stored streaks were reset."""
         await self.flush()
         reset = await self.storage.members.reset_streaks(guild_id, closed_day)
-        for (g, _member), state in list(self._members.items()):
-            if g == guild_id:
+        # The cached members follow, in slices so that a large cache never blocks the event loop. Anyone
+        # active meanwhile has a last active day after `closed_day`, which close_day leaves alone.
+        states = [state for (g, _member), state in self._members.items() if g == guild_id]
+        for start in range(0, len(states), 5000):
+            for state in states[start:start + 5000]:
                 close_day(state.stats, closed_day)
+            await asyncio.sleep(0)
         async with self.storage.db.transaction() as conn:
             await self.storage.guilds.set_last_rollover(conn, guild_id, closed_day)
         if guild_id in self._guilds:
