@@ -117,6 +117,9 @@ class ActivityListener(commands.Cog):
 
     @commands.Cog.listener()
     async def on_raw_member_remove(self, payload: discord.RawMemberRemoveEvent) -> None:
+        # Write the member's pending changes first: a first activity still in the batch would otherwise
+        # create their row afterwards, as present.
+        await self.recorder.flush()
         await self.bot.storage.members.set_in_guild(payload.guild_id, payload.user.id, False)
 
     @commands.Cog.listener()

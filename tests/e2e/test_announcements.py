@@ -295,3 +295,18 @@ async def test_a_reward_role_above_the_bots_own_is_reported_to_moderators_and_th
     assert len(problems) == 1
     assert "Admins" in problems[0].detail
     assert "Manage Roles" in problems[0].detail
+
+
+async def test_a_tiers_reward_role_is_given_when_the_tier_is_reached(
+    running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community
+) -> None:
+    students = simulator.create_role(community.id, "Students", position=1)
+    await running_bot.management.set_tier(community.id, community.moderator.id, "Student", 100, "🥈",
+                                          role_id=students.id)
+    await running_bot.management.grant(community.id, community.moderator.id, community.alice.id, "conversationalist")
+    await simulator.wait_for(
+        lambda: students.id in simulator.world.guilds[community.id].members[community.alice.id].roles
+    )
+    await settle(simulator, running_bot)
+    titles = [m["embeds"][0]["title"] for m in announcements(simulator, community.general.id)]
+    assert sorted(titles) == ["⬆️ New tier reached!", "🏆 Achievement unlocked!"]
