@@ -12,6 +12,7 @@ from bot.engine.stats import COUNTER_STATS, MemberStats
 from bot.storage.database import Database
 
 _COLUMNS = COUNTER_STATS  # the built-in counters each have a column
+TIE_BLOCKS = 1024  # members tied on points are ordered by (member_id % 1024, member_id); see migration 0003
 # Built from the fixed column list above, never from input.
 _UPSERT = (
     f"INSERT INTO member_stats (guild_id, member_id, {', '.join(_COLUMNS)}, last_active_date) "  # noqa: S608
@@ -204,17 +205,27 @@ class MemberRepository:
         return 1 + (int(row[0]) if row else 0)
 
     async def position_of(self, guild_id: int, member_id: int, points: int) -> int:
-        """0-based position of a member in leaderboard order (points desc, then member id)."""
+        """0-based position of a member in leaderboard order: points high to low, ties by
+        (member_id % 1024, member_id), an arbitrary but stable order that tie_blocks can count quickly."""
+        block = member_id % TIE_BLOCKS
         above = await self.rank_for_points(guild_id, points) - 1
         async with self.db.conn.execute(
-            "SELECT COUNT(*) FROM member_stats WHERE guild_id = ? AND in_guild = 1 AND points = ? AND member_id < ?",
-            (guild_id, points, member_id),
+            "SELECT COALESCE(SUM(members), 0) FROM tie_blocks WHERE guild_id = ? AND points = ? AND block < ?",
+            (guild_id, points, block),
         ) as cur:
             row = await cur.fetchone()
-        return above + (int(row[0]) if row else 0)
+        earlier_blocks = int(row[0]) if row else 0
+        async with self.db.conn.execute(
+            "SELECT COUNT(*) FROM member_stats WHERE guild_id = ? AND in_guild = 1 AND points = ? "
+            "AND member_id % 1024 = ? AND member_id < ?",
+            (guild_id, points, block, member_id),
+        ) as cur:
+            row = await cur.fetchone()
+        return above + earlier_blocks + (int(row[0]) if row else 0)
 
     async def leaderboard_page(self, guild_id: int, offset: int, limit: int) -> list[LeaderboardRow]:
-        # Skip whole points values with the histogram, so a deep page never walks the members before it.
+        # Skip whole points values with the histogram, then whole tie blocks, so that a deep page reads
+        # about one block of members instead of every member before it.
         start_points, skip = None, offset
         async with self.db.conn.execute(
             "SELECT points, members FROM points_histogram WHERE guild_id = ? AND members > 0 ORDER BY points DESC",
@@ -227,12 +238,29 @@ class MemberRepository:
                 skip -= members
         if start_points is None:
             return []
+        start_block = 0
         async with self.db.conn.execute(
-            "SELECT member_id, points FROM member_stats WHERE guild_id = ? AND in_guild = 1 AND points <= ? "
-            "ORDER BY points DESC, member_id LIMIT ? OFFSET ?",
-            (guild_id, start_points, limit, skip),
+            "SELECT block, members FROM tie_blocks WHERE guild_id = ? AND points = ? AND members > 0 ORDER BY block",
+            (guild_id, start_points),
+        ) as cur:
+            async for block, members in cur:
+                if skip < members:
+                    start_block = block
+                    break
+                skip -= members
+        async with self.db.conn.execute(
+            "SELECT member_id, points FROM member_stats WHERE guild_id = ? AND in_guild = 1 AND points = ? "
+            "AND member_id % 1024 >= ? ORDER BY member_id % 1024, member_id LIMIT ? OFFSET ?",
+            (guild_id, start_points, start_block, limit, skip),
         ) as cur:
             rows = [(r[0], r[1]) for r in await cur.fetchall()]
+        if len(rows) < limit:
+            async with self.db.conn.execute(
+                "SELECT member_id, points FROM member_stats WHERE guild_id = ? AND in_guild = 1 AND points < ? "
+                "ORDER BY points DESC, member_id % 1024, member_id LIMIT ?",
+                (guild_id, start_points, limit - len(rows)),
+            ) as cur:
+                rows += [(r[0], r[1]) for r in await cur.fetchall()]
         if not rows:
             return []
         from bot.engine.leaderboard import competition_ranks

@@ -12,6 +12,8 @@ from bot.storage import Storage
 
 GUILD = 7
 OTHER_GUILD = 8
+# Discord-like ids: large, spread over many tie blocks (member_id % 1024), some sharing a block.
+SNOWFLAKES = [random.Random(i).randrange(10**17, 10**18) for i in range(40)] + [2048, 3072, 1024 + 5, 5]
 
 
 async def histogram(storage: Storage) -> dict[tuple[int, int], int]:
@@ -19,6 +21,21 @@ async def histogram(storage: Storage) -> dict[tuple[int, int], int]:
         "SELECT guild_id, points, members FROM points_histogram WHERE members != 0"
     ) as cur:
         return {(g, p): m for g, p, m in await cur.fetchall()}
+
+
+async def tie_blocks(storage: Storage) -> dict[tuple[int, int, int], int]:
+    async with storage.db.conn.execute(
+        "SELECT guild_id, points, block, members FROM tie_blocks WHERE members != 0"
+    ) as cur:
+        return {(g, p, b): m for g, p, b, m in await cur.fetchall()}
+
+
+async def recount_blocks(storage: Storage) -> dict[tuple[int, int, int], int]:
+    async with storage.db.conn.execute(
+        "SELECT guild_id, points, member_id % 1024, COUNT(*) FROM member_stats WHERE in_guild = 1 "
+        "GROUP BY guild_id, points, member_id % 1024"
+    ) as cur:
+        return {(g, p, b): m for g, p, b, m in await cur.fetchall()}
 
 
 async def recount(storage: Storage) -> dict[tuple[int, int], int]:
@@ -34,7 +51,7 @@ async def test_histogram_matches_a_recount_after_random_writes(tmp_path: Path) -
     now = datetime(2026, 1, 1, tzinfo=UTC)
     for _ in range(300):
         guild = rng.choice((GUILD, OTHER_GUILD))
-        member = rng.randint(1, 40)
+        member = rng.choice(SNOWFLAKES)
         action = rng.random()
         if action < 0.6:
             async with storage.db.transaction() as conn:
@@ -53,33 +70,34 @@ async def test_histogram_matches_a_recount_after_random_writes(tmp_path: Path) -
             async with storage.db.transaction() as conn:
                 await storage.members.delete_member(conn, guild, member)
         assert await histogram(storage) == await recount(storage)
+        assert await tie_blocks(storage) == await recount_blocks(storage)
     await storage.close()
 
 
 async def test_rank_and_count_agree_with_a_brute_force_ranking(tmp_path: Path) -> None:
     storage = await Storage.open(tmp_path / "r.db")
-    points = {member: random.Random(member).choice((0, 10, 10, 35, 60, 200)) for member in range(1, 60)}
+    points = {member: random.Random(member).choice((0, 10, 10, 35, 60, 200)) for member in SNOWFLAKES}
     async with storage.db.transaction() as conn:
         await storage.members.save_stats(conn, [(GUILD, m, MemberStats({"points": p})) for m, p in points.items()])
-    await storage.members.set_in_guild(GUILD, 5, False)
-    ranked = {m: p for m, p in points.items() if m != 5}
+    await storage.members.set_in_guild(GUILD, SNOWFLAKES[3], False)
+    ranked = {m: p for m, p in points.items() if m != SNOWFLAKES[3]}
     assert await storage.members.count(GUILD) == len(ranked)
     for member, own in ranked.items():
         expected_rank = 1 + sum(1 for p in ranked.values() if p > own)
         assert await storage.members.rank_for_points(GUILD, own) == expected_rank
-        order = sorted(ranked, key=lambda m: (-ranked[m], m))
+        order = sorted(ranked, key=lambda m: (-ranked[m], m % 1024, m))
         assert await storage.members.position_of(GUILD, member, own) == order.index(member)
     await storage.close()
 
 
 async def test_every_leaderboard_page_lists_members_in_order_with_shared_ranks(tmp_path: Path) -> None:
     storage = await Storage.open(tmp_path / "p.db")
-    points = {member: (member * 7) % 5 * 10 for member in range(1, 24)}
+    points = {member: (member * 7) % 5 * 10 for member in SNOWFLAKES}
     async with storage.db.transaction() as conn:
         await storage.members.save_stats(conn, [(GUILD, m, MemberStats({"points": p})) for m, p in points.items()])
-    order = sorted(points, key=lambda m: (-points[m], m))
+    order = sorted(points, key=lambda m: (-points[m], m % 1024, m))
     seen = []
-    for offset in range(0, 30, 4):
+    for offset in range(0, 50, 4):
         page = await storage.members.leaderboard_page(GUILD, offset, 4)
         seen.extend(page)
         assert [r.member_id for r in page] == order[offset:offset + 4]
