@@ -294,8 +294,6 @@ async def test_leaderboard_does_not_list_members_who_left(
     assert embed["footer"]["text"] == "Page 1/1 · 1 member ranked"
 
 
-@pytest.mark.xfail(reason="cogs/activity.py marks a leaver in storage only: a member whose first activity is "
-                          "still in the recorder's batch when they leave is stored later as present")
 async def test_a_member_who_leaves_right_after_their_first_activity_is_not_listed(
     running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community
 ) -> None:
