@@ -401,21 +401,30 @@ class ActivityRecorder:
             if not rows:
                 return total
             guild = self._guilds.get(guild_id) or await self.guild(guild_id)
+            loading: list[int] = []
             for member_id, stats, unlocked in rows:
                 key = (guild_id, member_id)
                 state = self._members.get(key)
                 if state is None:
                     if key in self._member_loads:
-                        continue  # being loaded for an activity: that activity evaluates it
+                        loading.append(member_id)  # an activity is loading them: evaluate once it is cached
+                        continue
                     state = MemberState(stats, unlocked)
                     self._members[key] = state
-                evaluation = evaluate_all(state.stats, state.unlocked, guild.rulebook, now, guild.tiers, achievements)
-                if evaluation.unlocked:
-                    total += len(evaluation.unlocked)
-                    self._stage(guild_id, member_id, state, guild, evaluation, now, None)
+                total += self._reevaluate_one(guild_id, member_id, state, guild, now, achievements)
+            for member_id in loading:
+                state = await self.member(guild_id, member_id)
+                total += self._reevaluate_one(guild_id, member_id, state, guild, now, achievements)
             after = rows[-1][0]
             self._evict()
             await asyncio.sleep(0)
+
+    def _reevaluate_one(self, guild_id: int, member_id: int, state: MemberState, guild: GuildState, now: datetime,
+                        achievements: Sequence[Achievement]) -> int:
+        evaluation = evaluate_all(state.stats, state.unlocked, guild.rulebook, now, guild.tiers, achievements)
+        if evaluation.unlocked:
+            self._stage(guild_id, member_id, state, guild, evaluation, now, None)
+        return len(evaluation.unlocked)
 
     async def close_day(self, guild_id: int, closed_day: date) -> int:
         """Rollover of one guild at the end of its local date `closed_day`: inactive members lose their

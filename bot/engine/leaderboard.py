@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 MEDALS = {1: "🥇", 2: "🥈", 3: "🥉"}
@@ -29,9 +30,10 @@ def top_percent(rank: int, members: int) -> str:
     if members <= 0 or rank <= 0:
         return "Unranked"
     x = rank / members * 100
-    if x < 1:
-        return f"Top {max(x, 0.1):.1f}%"
-    return f"Top {round(x)}%"
+    tenths = max(1, math.floor(x * 10 + 0.5))  # half up, never "Top 0%"
+    if tenths < 10:
+        return f"Top {tenths / 10:.1f}%"
+    return f"Top {math.floor(x + 0.5)}%"
 
 
 def medal(rank: int) -> str:

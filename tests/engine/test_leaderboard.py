@@ -80,3 +80,11 @@ def test_members_tied_for_second_both_get_silver() -> None:
     ranks = competition_ranks([50, 40, 40, 30])
 
     assert [medal(r) for r in ranks] == ["🥇", "🥈", "🥈", ""]
+
+
+@pytest.mark.parametrize(
+    ("rank", "members", "shown"),
+    [(1, 8, "Top 13%"), (99, 10_000, "Top 1%"), (96, 10_000, "Top 1%"), (1, 1_000_000, "Top 0.1%")],
+)
+def test_top_percent_rounds_half_up_and_never_shows_one_point_zero(rank: int, members: int, shown: str) -> None:
+    assert top_percent(rank, members) == shown
