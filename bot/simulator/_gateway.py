@@ -7,8 +7,9 @@ import contextlib
 import json
 import logging
 import secrets
+import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -34,9 +35,15 @@ PRIVILEGED = GUILD_MEMBERS | GUILD_PRESENCES | MESSAGE_CONTENT
 HEARTBEAT_INTERVAL_MS = 41250
 HISTORY_LIMIT = 2000
 CHUNK_SIZE = 1000
+# A bulk flood waits when this many frames are queued for one websocket, until the writer is down to the
+# low-water mark: as fast as the websocket takes them, without queueing the whole flood in memory.
+FLOOD_HIGH_WATER = 512
+FLOOD_LOW_WATER = 128
 
 Payload = dict[str, Any]
+Outgoing = Payload | str  # a payload, or one already serialised to JSON (bulk floods)
 Transform = Callable[["GatewaySession"], Payload | None]
+FloodFrames = Callable[["GatewaySession"], Iterable[str] | None]
 
 
 @dataclass
@@ -47,12 +54,20 @@ class GatewaySession:
     intents: int
     large_threshold: int = 50
     seq: int = 0
-    history: list[tuple[int, Payload]] = field(default_factory=list)
+    history: list[tuple[int, Outgoing]] = field(default_factory=list)
     connection: GatewayConnection | None = None
 
     def push(self, event: str, data: Payload) -> None:
         self.seq += 1
         payload = {"op": 0, "t": event, "s": self.seq, "d": data}
+        self._queue(payload)
+
+    def push_serialised(self, event: str, data: str) -> None:
+        """Dispatch an event whose ``d`` is already JSON text (bulk floods: no per-event json.dumps)."""
+        self.seq += 1
+        self._queue(f'{{"op":0,"t":"{event}","s":{self.seq},"d":{data}}}')
+
+    def _queue(self, payload: Outgoing) -> None:
         self.history.append((self.seq, payload))
         del self.history[:-HISTORY_LIMIT]
         if self.connection is not None:
@@ -66,25 +81,49 @@ class GatewayConnection:
         self.ws = ws
         self.compress = compress
         self._zlib = zlib.compressobj() if compress else None
-        self._outbox: asyncio.Queue[Payload | None] = asyncio.Queue()
+        self._outbox: asyncio.Queue[Outgoing | None] = asyncio.Queue()
+        self._room = asyncio.Event()
+        self._writing = True
         self.session: GatewaySession | None = None
 
-    def send(self, payload: Payload) -> None:
+    def send(self, payload: Outgoing) -> None:
         self._outbox.put_nowait(payload)
 
     def close_later(self) -> None:
         self._outbox.put_nowait(None)
 
+    @property
+    def backlog(self) -> int:
+        return self._outbox.qsize()
+
+    async def room(self) -> None:
+        """Wait until the outbox is down to the low-water mark (or the websocket is gone)."""
+        while self._writing and self._outbox.qsize() > FLOOD_LOW_WATER:
+            self._room.clear()
+            await self._room.wait()
+
     async def write_loop(self) -> None:
+        try:
+            await self._write_all()
+        finally:
+            self._writing = False
+            self._room.set()
+
+    async def _write_all(self) -> None:
         while True:
             payload = await self._outbox.get()
+            if self._outbox.qsize() <= FLOOD_LOW_WATER:
+                self._room.set()
             if payload is None:
                 await self.ws.close(code=4000, message=b"Simulator asked for a reconnect")
                 return
-            if "__close__" in payload:
+            if isinstance(payload, str):
+                text = payload
+            elif "__close__" in payload:
                 await self.ws.close(code=payload["__close__"], message=str(payload["d"]).encode()[:120])
                 return
-            text = json.dumps(payload, separators=(",", ":"))
+            else:
+                text = json.dumps(payload, separators=(",", ":"))
             if self._zlib is not None:
                 data = self._zlib.compress(text.encode()) + self._zlib.flush(zlib.Z_SYNC_FLUSH)
                 await self.ws.send_bytes(data)
@@ -120,6 +159,34 @@ class Gateway:
             payload = data(session) if callable(data) else data
             if payload is not None:
                 session.push(event, payload)
+
+    async def flood(self, event: str, frames: FloodFrames, intent: int | None = None) -> float:
+        """Dispatch many pre-serialised events as fast as each session's websocket takes them.
+
+        ``frames(session)`` gives the JSON text of each event's ``d`` for that session (None: not for it);
+        it is called for every session before the first event is sent, so it can prepare templates then.
+        Sequence numbers, history (for RESUME) and compression are the same as for any other dispatch;
+        anything dispatched meanwhile goes out in sequence order between the flood's events.
+        Returns the monotonic time the first event was queued.
+        """
+        floods = []
+        for session in list(self.sessions.values()):
+            if intent is not None and not session.intents & intent:
+                continue
+            items = frames(session)
+            if items is not None:
+                floods.append(self._flood_session(session, event, items))
+        started = time.monotonic()  # after frames() prepared its templates: only sending is timed
+        await asyncio.gather(*floods)
+        return started
+
+    @staticmethod
+    async def _flood_session(session: GatewaySession, event: str, items: Iterable[str]) -> None:
+        for data in items:
+            conn = session.connection
+            if conn is not None and conn.backlog >= FLOOD_HIGH_WATER:
+                await conn.room()
+            session.push_serialised(event, data)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(max_msg_size=0)

@@ -6,14 +6,22 @@ import asyncio
 import inspect
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from aiohttp import web
 
 from ._control_interactions import InteractionControl
-from ._gateway import GUILD_MEMBERS, GUILD_PRESENCES, GUILDS, MESSAGE_CONTENT, Gateway
+from ._gateway import (
+    DIRECT_MESSAGES,
+    GUILD_MEMBERS,
+    GUILD_MESSAGES,
+    GUILD_PRESENCES,
+    GUILDS,
+    MESSAGE_CONTENT,
+    Gateway,
+)
 from ._http import FailureRule, HttpFront, RecordedRequest, Router
 from ._interactions import InteractionRoutes, resolve_target
 from ._rest import RestRoutes
@@ -278,6 +286,30 @@ class DiscordSimulator(InteractionControl):
         msg = world.create_message(channel, world.users[author_id], {"content": content, **extra}, files)
         world.dispatch_message("MESSAGE_CREATE", msg)
         return world.public(msg)
+
+    async def flood_messages(
+        self, channel_id: int, author_ids: Sequence[int], count: int, content: str = "hello"
+    ) -> float:
+        """Benchmarks: ``count`` MESSAGE_CREATE events, authors taken in turn, as fast as the websocket takes them.
+
+        Real gateway traffic (sequence numbers, zlib-stream, RESUME history) built from one serialised
+        template per author; the messages are not stored, so REST cannot fetch them. Returns when all are
+        queued: the monotonic time (comparable across processes on Linux) the first one was queued.
+        """
+        world = self.world
+        channel = world.channels[channel_id]
+        guild = world.guild_of(channel)
+        if not author_ids:
+            raise ValueError("flood_messages needs at least one author")
+        for author_id in dict.fromkeys(author_ids):
+            if guild is not None:
+                if author_id not in guild.members:
+                    raise ValueError(f"user {author_id} is not a member of guild {guild.id}")
+                if not channel_permissions(guild, channel, author_id) & SEND_MESSAGES:
+                    raise PermissionError(f"user {author_id} may not post in #{channel.name}")
+        frames = world.flood_message_frames(channel, author_ids, count, content)
+        intent = GUILD_MESSAGES if guild is not None else DIRECT_MESSAGES
+        return await self.gateway.flood("MESSAGE_CREATE", frames, intent)
 
     async def add_reaction(self, channel_id: int, message_id: int | str, user_id: int, emoji: str) -> None:
         channel = self.world.channels[channel_id]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import re
 import secrets
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._gateway import (
@@ -38,6 +40,7 @@ log = logging.getLogger(__name__)
 USER_MENTION = re.compile(r"<@!?(\d+)>")
 ROLE_MENTION = re.compile(r"<@&(\d+)>")
 ATTACHMENT_REF = "attachment://"
+FLOOD_ID = "@@flood-message-id@@"  # where each flooded message's snowflake goes in its template
 
 Payload = dict[str, Any]
 
@@ -175,11 +178,33 @@ class World:
         message_type: int = 0,
     ) -> Payload:
         """Store a message as Discord would render it; ``files`` are (field name, filename, bytes)."""
-        guild = self.guild_of(channel)
         mid = self.snowflake()
+        msg = self.message_payload(channel, author, payload, str(mid), webhook_id=webhook_id,
+                                   interaction=interaction, message_type=message_type)
+        msg["attachments"] = self.make_attachments(channel, payload, files or [], [])
+        msg["embeds"] = self.normalise_embeds(payload.get("embeds") or [], msg["attachments"])
+        msg["allowed_mentions"] = payload.get("allowed_mentions")
+        self.messages[mid] = msg
+        self.channel_log.setdefault(channel.id, []).append(mid)
+        channel.last_message_id = mid
+        return msg
+
+    def message_payload(
+        self,
+        channel: SimChannel,
+        author: SimUser,
+        payload: Payload,
+        message_id: str,
+        *,
+        webhook_id: int | None = None,
+        interaction: Payload | None = None,
+        message_type: int = 0,
+    ) -> Payload:
+        """A message as Discord renders it, without attachments or embeds, not stored."""
+        guild = self.guild_of(channel)
         content = payload.get("content") or ""
         msg: Payload = {
-            "id": str(mid),
+            "id": message_id,
             "type": message_type,
             "channel_id": str(channel.id),
             "author": author.payload(),
@@ -207,12 +232,6 @@ class World:
             msg["interaction_metadata"] = interaction
         if guild is not None:
             msg["guild_id"] = str(guild.id)
-        msg["attachments"] = self.make_attachments(channel, payload, files or [], [])
-        msg["embeds"] = self.normalise_embeds(payload.get("embeds") or [], msg["attachments"])
-        msg["allowed_mentions"] = payload.get("allowed_mentions")
-        self.messages[mid] = msg
-        self.channel_log.setdefault(channel.id, []).append(mid)
-        channel.last_message_id = mid
         return msg
 
     def edit_message(self, msg: Payload, payload: Payload, files: list[tuple[str, str, bytes]]) -> Payload:
@@ -325,6 +344,46 @@ class World:
             return data | {"content": "", "embeds": [], "attachments": [], "components": []}
 
         self.gateway.dispatch(event, for_session, intent)
+
+    def flood_message_frames(
+        self, channel: SimChannel, author_ids: Sequence[int], count: int, content: str
+    ) -> Callable[[GatewaySession], Iterator[str]]:
+        """MESSAGE_CREATE ``d`` texts for a bulk flood, serialised once per author and variant.
+
+        Each event is the payload ``dispatch_message`` would send (member, content blanked without the
+        message content intent), with its own snowflake; the messages are not stored.
+        """
+        guild = self.guild_of(channel)
+        variants: dict[bool, list[tuple[str, str]]] = {}
+
+        def templates(with_content: bool) -> list[tuple[str, str]]:
+            if with_content not in variants:
+                found = []
+                for author_id in author_ids:
+                    data = self.message_payload(channel, self.users[author_id], {"content": content}, FLOOD_ID)
+                    data |= {"attachments": [], "embeds": []}
+                    if guild is not None:
+                        data["member"] = self.member_payload(guild, author_id, with_user=False)
+                    if not with_content and guild is not None:
+                        data |= {"content": "", "components": []}
+                    head, tail = json.dumps(data, separators=(",", ":")).split(FLOOD_ID, 1)
+                    found.append((head, tail))
+                variants[with_content] = found
+            return variants[with_content]
+
+        def frames(session: GatewaySession) -> Iterator[str]:
+            chosen = templates(bool(session.intents & MESSAGE_CONTENT))
+            return self._flood_texts(channel, chosen, count)
+
+        return frames
+
+    def _flood_texts(self, channel: SimChannel, chosen: list[tuple[str, str]], count: int) -> Iterator[str]:
+        authors = len(chosen)
+        for index in range(count):
+            mid = self.snowflake()
+            channel.last_message_id = mid
+            head, tail = chosen[index % authors]
+            yield f"{head}{mid}{tail}"
 
     def dispatch_reaction(self, event: str, channel: SimChannel, msg: Payload, user_id: int, emoji: Payload) -> None:
         if self.gateway is None:
