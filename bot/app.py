@@ -11,10 +11,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import discord
+import discord.asset
 import yarl
 from discord.ext import commands
 
 from bot.announcer import Announcer
+from bot.cards import ProfileCards
 from bot.clock import Clock, SystemClock
 from bot.errors import AchievementsTree
 from bot.management import Management
@@ -47,6 +49,8 @@ def apply_discord_endpoints(settings: Settings) -> None:
         discord.http.Route.BASE = settings.discord_api_base
     if settings.discord_gateway_url:
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
+    if settings.discord_cdn_url:
+        discord.asset.Asset.BASE = settings.discord_cdn_url
 
 
 def intents_for(settings: Settings) -> discord.Intents:
@@ -75,6 +79,7 @@ class AchievementsBot(commands.Bot):
         self.announcer = Announcer(self)
         self.profiles = Profiles(storage, self.recorder, clock)
         self.management = Management(storage, self.recorder, self.scheduler, clock)
+        self.cards = ProfileCards()
         self.recorder.committed_listeners.append(self.announcer.wake)
         self.connection_task: asyncio.Task[None] | None = None
         self._shut_down = False
@@ -134,6 +139,7 @@ class AchievementsBot(commands.Bot):
             await self.scheduler.close()
             await self.announcer.close()
             await self.recorder.close()
+            self.cards.close()
         finally:
             await super().close()
             await self.storage.close()

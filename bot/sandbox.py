@@ -91,7 +91,7 @@ async def run_sandbox(out: TextIO, database: Path) -> None:
         transcript = Transcript(sim, names, out)
         settings = load_settings({
             "DISCORD_TOKEN": sim.token, "DATABASE_PATH": str(database), "DISCORD_API_BASE": sim.api_base,
-            "DISCORD_GATEWAY_URL": sim.gateway_url, "DEV_GUILD_ID": str(guild.id),
+            "DISCORD_GATEWAY_URL": sim.gateway_url, "DISCORD_CDN_URL": sim.cdn_base, "DEV_GUILD_ID": str(guild.id),
             "PRIVILEGED_INTENTS": "members,message_content",
         })
         say = transcript.say

@@ -28,6 +28,7 @@ class Settings:
     dev_guild_id: int | None = None
     discord_api_base: str | None = None
     discord_gateway_url: str | None = None
+    discord_cdn_url: str | None = None
     privileged_intents: frozenset[str] = field(default_factory=lambda: frozenset({"members"}))
 
 
@@ -86,6 +87,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_token: bool =
 
     api_base = get("DISCORD_API_BASE")
     gateway = get("DISCORD_GATEWAY_URL")
+    cdn = get("DISCORD_CDN_URL")
     intents_raw = get("PRIVILEGED_INTENTS")
     return Settings(
         discord_token=token,
@@ -94,5 +96,6 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_token: bool =
         dev_guild_id=dev_guild_id,
         discord_api_base=_parse_url("DISCORD_API_BASE", api_base, ("http", "https")) if api_base else None,
         discord_gateway_url=_parse_url("DISCORD_GATEWAY_URL", gateway, ("ws", "wss")) if gateway else None,
+        discord_cdn_url=_parse_url("DISCORD_CDN_URL", cdn, ("http", "https")) if cdn else None,
         privileged_intents=_parse_intents(intents_raw) if intents_raw else frozenset({"members"}),
     )

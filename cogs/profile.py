@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import io
+import logging
 from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.cards import card_data
 from bot.errors import UserFacingError
 from bot.render import achievements_embed, leaderboard_embed, profile_embed
 from bot.views import Paginator
 
 if TYPE_CHECKING:
     from bot.app import AchievementsBot
+    from bot.profiles import Profile
+
+log = logging.getLogger(__name__)
 
 ACHIEVEMENTS_PER_PAGE = 8
+CARD_FILENAME = "profile.png"
+AVATAR_SIZE = 128  # the card draws a 140 px avatar: Discord's 128 px size is the closest below
 
 
 def guild_of(interaction: discord.Interaction) -> discord.Guild:
@@ -41,8 +49,27 @@ class ProfileCommands(commands.Cog):
             raise UserFacingError("Bots do not earn achievements.")
         await interaction.response.defer(thinking=True)
         data = await self.profiles.profile(guild.id, target.id)
-        avatar = target.display_avatar.url if target.display_avatar else None
-        await interaction.followup.send(embed=profile_embed(data, target.display_name, avatar))
+        card = await self.card(guild.id, data, target)
+        if card is None:
+            avatar = target.display_avatar.url if target.display_avatar else None
+            await interaction.followup.send(embed=profile_embed(data, target.display_name, avatar))
+            return
+        embed = profile_embed(data, target.display_name, None)  # the card shows the avatar
+        embed.set_image(url=f"attachment://{CARD_FILENAME}")
+        await interaction.followup.send(embed=embed, file=discord.File(io.BytesIO(card), filename=CARD_FILENAME))
+
+    async def card(self, guild_id: int, data: Profile, target: discord.Member | discord.User) -> bytes | None:
+        """The profile card's PNG, or None when the guild turned cards off or it could not be drawn."""
+        state = await self.bot.recorder.guild(guild_id)
+        if not state.settings.cards_enabled:
+            return None
+        asset = target.display_avatar.with_size(AVATAR_SIZE)
+        try:
+            return await self.bot.cards.card(card_data(data, target.display_name, asset.url), asset.read)
+        except Exception:
+            log.exception("could not draw the profile card of member %s in guild %s; sending text only",
+                          target.id, guild_id)
+            return None
 
     @app_commands.command(name="leaderboard")
     @app_commands.guild_only()

@@ -1,4 +1,4 @@
-"""Moderator settings: /settings announce-channel, timezone, anti-spam, show, audit, reset-member, export."""
+"""Moderator settings: /settings announce-channel, timezone, anti-spam, cards, show, audit, reset-member, export."""
 
 from __future__ import annotations
 
@@ -92,6 +92,15 @@ class SettingsCommands(commands.Cog):
             note = "\n⚠️ The minimum length needs the message content intent, which this bot does not have."
         await interaction.response.send_message(f"🛡️ Anti-spam: {state}.{note}", ephemeral=True)
 
+    @settings.command(name="cards")
+    @app_commands.describe(enabled="Show /profile as a picture card (on) or as text only (off)")
+    async def cards(self, interaction: discord.Interaction, enabled: bool) -> None:
+        """Turn the profile card images of /profile on or off."""
+        guild_id = guild_id_of(interaction)
+        await self.management.update_settings(guild_id, interaction.user.id, cards_enabled=enabled)
+        state = "on: /profile shows a picture card" if enabled else "off: /profile shows text only"
+        await interaction.response.send_message(f"🖼️ Profile cards {state}.", ephemeral=True)
+
     @settings.command(name="show")
     async def show(self, interaction: discord.Interaction) -> None:
         """Show this server's settings."""
@@ -106,6 +115,7 @@ class SettingsCommands(commands.Cog):
             f"cooldown {s.anti_spam_cooldown} s, min length {s.anti_spam_min_length}"
             if s.anti_spam_cooldown or s.anti_spam_min_length else "off"
         ))
+        embed.add_field(name="Profile cards", value="on" if s.cards_enabled else "off")
         embed.add_field(name="Achievements", value=str(len(state.rulebook.achievements)))
         embed.add_field(name="Tiers", value=clip(" ".join(f"{t.badge} {t.name}" for t in state.tiers) or "none", 1024))
         last = s.last_rollover_date.isoformat() if s.last_rollover_date else "never"

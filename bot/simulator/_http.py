@@ -254,6 +254,11 @@ class HttpFront:
         path = request.path
         record = RecordedRequest(request.method, path, dict(request.query), None, [], dict(request.headers))
         self.requests.append(record)
+        injected = self._injected_failure(request.method, path)
+        if injected is not None:
+            status, data, headers = injected
+            record.status = status
+            return json_response(status, data, headers)
         if request.method == "GET" and CDN_IMAGE.match(path):
             digest = zlib.crc32(path.encode())
             record.status = 200

@@ -33,8 +33,8 @@ async def simulator(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> AsyncI
     monkeypatch.setattr(discord.http.Route, "BASE", discord.http.Route.BASE)
     websocket = discord.gateway.DiscordWebSocket
     monkeypatch.setattr(websocket, "DEFAULT_GATEWAY", websocket.DEFAULT_GATEWAY)
+    monkeypatch.setattr(discord.asset.Asset, "BASE", discord.asset.Asset.BASE)
     async with DiscordSimulator(clock=clock) as sim:
-        monkeypatch.setattr(discord.asset.Asset, "BASE", sim.cdn_base)
         yield sim
 
 
@@ -79,6 +79,7 @@ def bot_settings(simulator: DiscordSimulator, community: Community, tmp_path: Pa
             "DATABASE_PATH": str(tmp_path / "achievements.db"),
             "DISCORD_API_BASE": simulator.api_base,
             "DISCORD_GATEWAY_URL": simulator.gateway_url,
+            "DISCORD_CDN_URL": simulator.cdn_base,
             "DEV_GUILD_ID": str(community.id),
             "PRIVILEGED_INTENTS": "members,message_content,presences",
             "LOG_LEVEL": "INFO",
