@@ -93,6 +93,16 @@ def test_an_api_base_that_is_not_an_http_url_is_refused(value: str) -> None:
     assert "DISCORD_API_BASE" in error_for(DISCORD_API_BASE=value)
 
 
+def test_the_cdn_url_is_read_without_a_trailing_slash_and_is_optional() -> None:
+    assert load_settings({**TOKEN, "DISCORD_CDN_URL": "http://127.0.0.1:8765/"}).discord_cdn_url == "http://127.0.0.1:8765"
+    assert load_settings(TOKEN).discord_cdn_url is None
+
+
+@pytest.mark.parametrize("value", ["cdn.discordapp.com", "ws://127.0.0.1:8765", "http://"])
+def test_a_cdn_url_that_is_not_an_http_url_is_refused(value: str) -> None:
+    assert "DISCORD_CDN_URL" in error_for(DISCORD_CDN_URL=value)
+
+
 @pytest.mark.parametrize("value", ["https://gateway.discord.gg", "gateway.discord.gg", "ws://"])
 def test_a_gateway_url_that_is_not_a_websocket_url_is_refused(value: str) -> None:
     assert "DISCORD_GATEWAY_URL" in error_for(DISCORD_GATEWAY_URL=value)

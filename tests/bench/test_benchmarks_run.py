@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import engine_ingest, read_paths, rollover
+from bench import cards, engine_ingest, read_paths, rollover
 
 
 async def test_engine_ingest_benchmark_stores_every_activity() -> None:
@@ -20,3 +20,9 @@ async def test_read_paths_benchmark_measures_each_read() -> None:
 async def test_rollover_benchmark_resets_the_same_streaks_as_a_plain_update() -> None:
     result = await rollover.run(members=2000, cached=200)
     assert result["reset"] == result["baseline_reset"] > 0
+
+
+def test_cards_benchmark_renders_and_then_serves_from_the_cache() -> None:
+    result = cards.run(samples=4)
+    assert result["p50"] > 0 and result["base_p50"] > 0
+    assert result["renders"] == 4  # four distinct cards drawn once each; the second pass only hit the cache
