@@ -60,6 +60,8 @@ class Transcript:
                 lines.append(f"┃   {self.readable(field['name'])}: {value}")
             if embed.get("footer"):
                 lines.append(f"┃ {self.readable(embed['footer']['text'])}")
+        for attachment in message.get("attachments") or []:
+            lines.append(f"┃ 🖼️ {attachment['filename']} ({attachment['size'] // 1024} kB image)")
         self.say(f"  [{where}] 🤖 " + "\n  ".join(lines))
 
     def new_posts(self, channel_id: int, where: str) -> None:

@@ -41,13 +41,16 @@ def coverage(filename: str) -> frozenset[int]:
     return _coverage_table()[filename]
 
 
-_font_lock = threading.Lock()
+_thread_fonts = threading.local()
 
 
-@lru_cache(maxsize=64)
 def _font(filename: str, size: int) -> ImageFont.FreeTypeFont:
-    with _font_lock:  # FreeType face creation is not thread-safe in every Pillow build
-        return ImageFont.truetype(str(FONTS / filename), size, layout_engine=LAYOUT)
+    """A font at a size, one per thread: a FreeType face must not be used by two threads at once."""
+    fonts: dict[tuple[str, int], ImageFont.FreeTypeFont] = _thread_fonts.__dict__.setdefault("fonts", {})
+    font = fonts.get((filename, size))
+    if font is None:
+        font = fonts[(filename, size)] = ImageFont.truetype(str(FONTS / filename), size, layout_engine=LAYOUT)
+    return font
 
 
 def _emoji_presentation(cp: int, following: int | None) -> bool:
