@@ -11,7 +11,7 @@ from functools import lru_cache
 
 from PIL import Image, ImageDraw
 
-from bot.cards._text import draw_text, fit
+from bot.cards._text import draw_text, fit, printable
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +146,7 @@ def _circle_mask(size: int) -> Image.Image:
 
 
 def initials(name: str) -> str:
+    name = printable(name)
     words = [w for w in name.replace("_", " ").replace(".", " ").split() if w[:1].isalnum()]
     if not words:
         letters = [c for c in name if c.isalnum()]

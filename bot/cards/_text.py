@@ -88,8 +88,16 @@ def _is_rtl(ch: str) -> bool:
     return unicodedata.bidirectional(ch) in ("R", "AL")
 
 
+def printable(text: str) -> str:
+    """The text without control and format characters (bidi overrides, zero-width spaces), which would draw
+    as boxes or reorder the card; joiners and variation selectors that build emoji stay."""
+    return "".join(ch for ch in text if ord(ch) in JOINERS or ch == "\u200c"
+                   or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn"))
+
+
 def split_runs(text: str, bold: bool = False) -> list[Run]:
     """Split text into runs that one font draws, in logical order."""
+    text = printable(text)
     chain = BOLD if bold else REGULAR
     runs: list[Run] = []
     current: list[str] = []
@@ -167,6 +175,7 @@ def draw_text(image: Image.Image, xy: tuple[int, int], text: str, size: int, fil
     """Draw text with its baseline at y and its left end at x (right end or centre for align="right"/"centre").
 
     Returns the width drawn; text wider than max_width is cut and ends with an ellipsis."""
+    text = printable(text)
     if max_width is not None:
         text = fit(text, size, max_width, bold)
     runs = visual_order(split_runs(text, bold))

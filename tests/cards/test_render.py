@@ -9,7 +9,7 @@ from PIL import Image
 
 from bot.cards import HEIGHT, WIDTH, render_card
 from bot.cards._card import initials
-from bot.cards._text import EMOJI_FILE, coverage, fit, split_runs, text_width
+from bot.cards._text import EMOJI_FILE, coverage, fit, split_runs, text_width, visual_order
 from tests.cards.support import (
     GOLDEN,
     SAMPLE,
@@ -60,12 +60,25 @@ def test_names_in_other_scripts_and_with_emoji_render(name: str) -> None:
         assert all(ord(c) in coverage(run.font) or c in "\u200d\ufe0f " for c in run.text), run
 
 
+def test_control_and_bidi_override_characters_are_not_drawn() -> None:
+    sneaky = render_card(with_(display_name="\u202eAda\u200b Lovelace\u0007"), sample_avatar())
+    assert sneaky == render_card(with_(display_name="Ada Lovelace"), sample_avatar())
+
+
 def test_arabic_and_hebrew_names_are_drawn_with_their_fonts_right_to_left() -> None:
     arabic = split_runs("محمد", bold=True)
     hebrew = split_runs("שלום", bold=False)
 
     assert [(r.font, r.rtl) for r in arabic] == [("NotoSansArabic-Bold.ttf", True)]
     assert [(r.font, r.rtl) for r in hebrew] == [("NotoSansHebrew-Regular.ttf", True)]
+
+
+def test_a_right_to_left_name_with_latin_in_it_is_laid_out_from_the_right() -> None:
+    rtl_first = [r.text.strip() for r in visual_order(split_runs("שלום user"))]
+    ltr_first = [r.text.strip() for r in visual_order(split_runs("user שלום"))]
+
+    assert rtl_first == ["user", "שלום"]
+    assert ltr_first == ["user", "שלום"]
 
 
 def test_emoji_are_drawn_in_colour_from_the_emoji_font() -> None:
@@ -108,6 +121,7 @@ def test_without_an_avatar_the_card_draws_initials_on_a_coloured_circle() -> Non
     assert initials("Ada Lovelace") == "AL"
     assert initials("محمد الأحمد") == "ما"
     assert initials("🎉🎉") == "?"
+    assert initials("\u202eAda") == "A"
 
 
 def test_an_avatar_that_is_not_an_image_gets_the_drawn_fallback() -> None:
