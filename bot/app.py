@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import json
 import logging
@@ -31,6 +32,9 @@ log = logging.getLogger(__name__)
 # Names discord.py gives the tasks running event listeners and application commands.
 HANDLER_TASKS = ("discord.py: ", "CommandTree-invoker")
 HANDLER_GRACE = 5.0  # seconds in-flight handlers get at shutdown
+
+# Young generation 50,000 objects (default 700): see tune_garbage_collector.
+GC_THRESHOLDS = (50_000, 20, 100)
 
 EXTENSIONS = (
     "cogs.activity",
@@ -97,6 +101,9 @@ class AchievementsBot(commands.Bot):
                 log.exception("extension %s failed to load; the bot runs without it", extension)
         await self.sync_commands()
 
+    async def on_message(self, message: discord.Message, /) -> None:
+        """The bot has slash commands only: commands.Bot would parse every message for a prefix command."""
+
     async def _finish_handlers(self, timeout: float) -> None:  # noqa: ASYNC109
         """Let event handlers and commands already running finish before the recorder's last flush and the
         database closing: an activity staged after that flush would be lost, a command would fail half-way."""
@@ -145,6 +152,16 @@ class AchievementsBot(commands.Bot):
             await self.storage.close()
 
 
+def tune_garbage_collector() -> None:
+    """Once ready: keep the start-up heap (guild and member caches) out of the collector's walks, and collect
+    young objects less often. In a burst of gateway events discord.py starts a task per event faster than
+    they finish; with the default thresholds the collector walked that growing heap again and again
+    (21 of 37 s of the end-to-end benchmark, passes of up to 2.7 s)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 @asynccontextmanager
 async def running(
     settings: Settings, *, clock: Clock | None = None, ready_timeout: float = 60.0, **options: Any
@@ -167,6 +184,7 @@ async def running(
         if ready not in done:
             ready.cancel()
             raise TimeoutError(f"the bot was not ready after {ready_timeout:.0f} s")
+        tune_garbage_collector()
         yield bot
     finally:
         if not bot.is_closed():

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -34,6 +34,7 @@ from bot.storage import GuildSettings, NewAnnouncement, Storage
 log = logging.getLogger(__name__)
 
 Key = tuple[int, int]  # (guild_id, member_id)
+MEMBER_LOAD_BATCH = 500  # members loaded per query (SQLite binds them as parameters)
 
 
 @dataclass(slots=True)
@@ -103,6 +104,8 @@ class ActivityRecorder:
         self._guild_loads: dict[int, asyncio.Future[GuildState]] = {}
         self._members: OrderedDict[Key, MemberState] = OrderedDict()
         self._member_loads: dict[Key, asyncio.Future[MemberState]] = {}
+        self._load_queue: dict[int, list[int]] = {}  # guild id -> member ids waiting for a batched load
+        self._loader: asyncio.Task[None] | None = None
         self._batch = _Batch()
         self._flushing: set[Key] = set()  # members of the batch a flush is writing
         self._wake = asyncio.Event()
@@ -214,29 +217,54 @@ class ActivityRecorder:
             return state
         pending = self._member_loads.get(key)
         if pending is None:
+            # Loaded in batches by one task: a burst of members not cached (a busy guild after a restart)
+            # costs a few queries per few hundred members instead of three per member.
             pending = asyncio.get_running_loop().create_future()
             self._member_loads[key] = pending
-            try:
-                stats, unlocked = await self.storage.members.load(guild_id, member_id)
-            except BaseException as exc:
-                pending.set_exception(exc)
-                pending.exception()
-                raise
-            finally:
-                self._member_loads.pop(key, None)
-            state = self._members.get(key)  # someone may have inserted it meanwhile (retroactive walk)
-            if state is None:
-                state = MemberState(stats, unlocked)
-                self._members[key] = state
-                self._evict(keep=key)
-            pending.set_result(state)
-            return state
+            self._load_queue.setdefault(guild_id, []).append(member_id)
+            if self._loader is None or self._loader.done():
+                self._loader = asyncio.create_task(self._load_members(), name="recorder-member-loads")
         await asyncio.shield(pending)
         # Other loads may have evicted it while this waiter slept: only a cached state may be changed,
         # or the change would never be flushed.
         return await self.member(guild_id, member_id)
 
-    def _evict(self, keep: Key | None = None) -> None:
+    async def _load_members(self) -> None:
+        while self._load_queue:
+            guild_id, queued = next(iter(self._load_queue.items()))
+            batch = queued[:MEMBER_LOAD_BATCH]
+            if len(queued) > MEMBER_LOAD_BATCH:
+                self._load_queue[guild_id] = queued[MEMBER_LOAD_BATCH:]
+            else:
+                del self._load_queue[guild_id]
+            keys = [(guild_id, member_id) for member_id in batch]
+            try:
+                loaded = await self.storage.members.load_many(guild_id, batch)
+            except BaseException as exc:
+                cancelled = isinstance(exc, asyncio.CancelledError)
+                if cancelled:
+                    keys += [(g, m) for g, ids in self._load_queue.items() for m in ids]
+                    self._load_queue.clear()
+                for key in keys:
+                    pending = self._member_loads.pop(key)
+                    if cancelled:
+                        pending.cancel()
+                    else:
+                        pending.set_exception(exc)
+                        pending.exception()  # mark retrieved; waiters re-raise from their own await
+                if cancelled:
+                    raise
+                log.exception("loading %d members of guild %s failed", len(batch), guild_id)
+                continue
+            for key, member_id in zip(keys, batch, strict=True):
+                state = self._members.get(key)  # someone may have inserted it meanwhile (retroactive walk)
+                if state is None:
+                    stats, unlocked = loaded.get(member_id) or (MemberStats(), set())
+                    state = self._members[key] = MemberState(stats, unlocked)
+                self._member_loads.pop(key).set_result(state)
+            self._evict(keep=set(keys))
+
+    def _evict(self, keep: Collection[Key] = ()) -> None:
         excess = len(self._members) - self.max_cached_members
         if excess <= 0:
             return
@@ -246,7 +274,7 @@ class ActivityRecorder:
         for key in list(islice(self._members, excess * 2)):
             if excess <= 0:
                 break
-            if key != keep and key not in dirty and key not in flushing and key not in self._member_loads:
+            if key not in keep and key not in dirty and key not in flushing and key not in self._member_loads:
                 del self._members[key]
                 excess -= 1
 

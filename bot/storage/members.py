@@ -79,25 +79,24 @@ class MemberRepository:
         marks = ", ".join("?" for _ in member_ids)  # placeholders only; the ids are bound parameters
         args = (guild_id, *member_ids)
         found: dict[int, tuple[MemberStats, set[str]]] = {}
-        async with conn.execute(f"{_SELECT} WHERE guild_id = ? AND member_id IN ({marks})", args) as cur:
-            for row in await cur.fetchall():
-                found[row["member_id"]] = (_stats(row), set())
+        # execute_fetchall: one trip to the database thread per query (execute, fetch and close are three);
+        # on a busy event loop each trip waits for a loop iteration.
+        for row in await conn.execute_fetchall(f"{_SELECT} WHERE guild_id = ? AND member_id IN ({marks})", args):
+            found[row["member_id"]] = (_stats(row), set())
         if not found:
             return found
-        async with conn.execute(
+        for member_id, stat, value in await conn.execute_fetchall(
             f"SELECT member_id, stat, value FROM custom_stats WHERE guild_id = ? AND member_id IN ({marks})",  # noqa: S608
             args,
-        ) as cur:
-            for member_id, stat, value in await cur.fetchall():
-                if member_id in found:
-                    found[member_id][0].values[stat] = value
-        async with conn.execute(
+        ):
+            if member_id in found:
+                found[member_id][0].values[stat] = value
+        for member_id, achievement_id in await conn.execute_fetchall(
             f"SELECT member_id, achievement_id FROM unlocks WHERE guild_id = ? AND member_id IN ({marks})",  # noqa: S608
             args,
-        ) as cur:
-            for member_id, achievement_id in await cur.fetchall():
-                if member_id in found:
-                    found[member_id][1].add(achievement_id)
+        ):
+            if member_id in found:
+                found[member_id][1].add(achievement_id)
         return found
 
     async def load_chunk(
