@@ -113,6 +113,7 @@ class ActivityRecorder:
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._paused: dict[int, asyncio.Event] = {}
+        self._epochs: dict[int, int] = {}  # bumped by each paused() change: older reads are stale
         self.committed_listeners: list[Callable[[], Awaitable[None] | None]] = []
 
     # ------------------------------------------------------------------ lifecycle
@@ -121,30 +122,32 @@ class ActivityRecorder:
             self._task = asyncio.create_task(self._flush_loop(), name="recorder-flush")
 
     async def close(self) -> None:
-        """Stop the background flush and write everything still pending."""
+        """Stop the background flush and write everything still pending.
+
+        The flush task is asked to stop, not cancelled: a cancel arriving while its COMMIT runs on
+        aiosqlite's thread would look like a failure, and the batch (announcements included) would be
+        written a second time."""
         self._closed = True
+        self._wake.set()
         if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            await self._task
             self._task = None
         await self.flush()
 
     async def _flush_loop(self) -> None:
-        while True:
+        while not self._closed:
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.flush_interval)
-                # Woken early (an unlock, a full batch): wait a moment so a burst becomes one transaction.
-                await asyncio.sleep(self.coalesce_delay)
+                if not self._closed:
+                    # Woken early (an unlock, a full batch): wait a moment so a burst becomes one transaction.
+                    await asyncio.sleep(self.coalesce_delay)
             except TimeoutError:
                 pass
             self._wake.clear()
+            if self._closed:
+                return  # close() does the last flush
             try:
                 await self.flush()
-            except asyncio.CancelledError:
-                raise
             except Exception:
                 log.exception("flush failed; will retry")
                 await asyncio.sleep(min(self.flush_interval, 1.0))
@@ -307,22 +310,44 @@ class ActivityRecorder:
             await self.flush()
             async with self.storage.db.transaction() as conn:
                 yield conn
+            # Every path that changes a member waits at the gate after its last await, so nothing of this
+            # guild was staged since the flush; what is cached may predate the change: reload it.
+            staged = [k for k in self._batch.dirty if k[0] == guild_id]
+            if staged:
+                log.error("guild %s: %d members changed during a pause; their changes are lost", guild_id,
+                          len(staged))
             for key in [k for k in self._members if k[0] == guild_id]:
                 del self._members[key]
+            self._epochs[guild_id] = self._epochs.get(guild_id, 0) + 1
         finally:
             del self._paused[guild_id]
             gate.set()
 
+    async def _ready(self, guild_id: int, member_id: int) -> tuple[GuildState, MemberState]:
+        """The guild's and member's cached state, returned with no await since the pause gate was checked,
+        so the caller may change it synchronously and a bulk change can never be overwritten."""
+        key = (guild_id, member_id)
+        while True:
+            guild = self._guilds.get(guild_id)
+            state = self._members.get(key)
+            if guild is not None and state is not None and guild_id not in self._paused:
+                self._members.move_to_end(key)
+                return guild, state
+            if guild_id in self._paused:
+                await self._gate(guild_id)
+            elif guild is None:
+                await self.guild(guild_id)
+            else:
+                await self.member(guild_id, member_id)
+
     async def record(self, activity: Activity, content: str | None = None) -> RecordResult:
-        guild_id = activity.guild_id
-        if guild_id in self._paused:
-            await self._gate(guild_id)
         # The common case, a cached guild and member, takes no coroutine hop at all.
-        guild = self._guilds.get(guild_id) or await self.guild(guild_id)
+        guild_id = activity.guild_id
         key = (guild_id, activity.member_id)
+        guild = self._guilds.get(guild_id)
         state = self._members.get(key)
-        if state is None:
-            state = await self.member(guild_id, activity.member_id)
+        if guild is None or state is None or guild_id in self._paused:
+            guild, state = await self._ready(guild_id, activity.member_id)
         else:
             self._members.move_to_end(key)
         return self._apply(guild, state, activity, content)
@@ -344,10 +369,7 @@ class ActivityRecorder:
                         self._members[key] = MemberState(stats, unlocked)
         results = []
         for activity in activities:
-            guild = self._guilds.get(activity.guild_id) or await self.guild(activity.guild_id)
-            state = self._members.get((activity.guild_id, activity.member_id))
-            if state is None:  # evicted meanwhile by a very large batch
-                state = await self.member(activity.guild_id, activity.member_id)
+            guild, state = await self._ready(activity.guild_id, activity.member_id)
             results.append(self._apply(guild, state, activity, None))
         self._evict()
         return results
@@ -381,9 +403,7 @@ class ActivityRecorder:
 
     async def grant(self, guild_id: int, member_id: int, achievement_id: str) -> RecordResult:
         """A moderator gives an achievement, whatever its condition; False if the member has it."""
-        await self._gate(guild_id)
-        guild = await self.guild(guild_id)
-        state = await self.member(guild_id, member_id)
+        guild, state = await self._ready(guild_id, member_id)
         achievement = guild.rulebook.by_id.get(achievement_id)
         if achievement is None or achievement_id in state.unlocked:
             return RecordResult(counted=False)
@@ -401,15 +421,22 @@ class ActivityRecorder:
 
     async def revoke(self, guild_id: int, member_id: int, achievement_id: str, points: int) -> bool:
         """Take an unlock back, with the points it gave; False if the member did not have it."""
-        await self._gate(guild_id)
-        state = await self.member(guild_id, member_id)
+        _guild, state = await self._ready(guild_id, member_id)
         if achievement_id not in state.unlocked:
             return False
         state.unlocked.discard(achievement_id)
         state.stats.values["points"] = max(0, state.stats.get("points") - points)
         state.stats.values["achievements"] = max(0, state.stats.get("achievements") - 1)
-        self._batch.dirty.add((guild_id, member_id))
-        self._batch.revokes.append((guild_id, member_id, achievement_id))
+        batch = self._batch
+        batch.dirty.add((guild_id, member_id))
+        # An unlock not written yet is simply dropped, with its announcement; a written one is deleted.
+        batch.unlocks = [u for u in batch.unlocks if u[:3] != (guild_id, member_id, achievement_id)]
+        batch.announcements = [
+            a for a in batch.announcements
+            if not (a.guild_id == guild_id and a.member_id == member_id and a.kind == "unlock"
+                    and a.payload.get("achievement_id") == achievement_id)
+        ]
+        batch.revokes.append((guild_id, member_id, achievement_id))
         self._wake.set()
         return True
 
@@ -420,15 +447,25 @@ class ActivityRecorder:
         Returns how many unlocks it made.
         """
         await self.flush()
-        guild = await self.guild(guild_id)
+        wanted = [a.id for a in achievements]
         now = self.clock.now()
         total = 0
         after = 0
         while True:
+            await self._gate(guild_id)
+            epoch = self._epochs.get(guild_id, 0)
             rows = await self.storage.members.load_chunk(guild_id, after, chunk)
+            if guild_id in self._paused or self._epochs.get(guild_id, 0) != epoch:
+                continue  # a bulk change ran while the chunk was read: read it again
             if not rows:
                 return total
             guild = self._guilds.get(guild_id) or await self.guild(guild_id)
+            if guild_id in self._paused or self._epochs.get(guild_id, 0) != epoch:
+                continue
+            # The achievements as they are now: an edit or a removal may have happened since the job began.
+            targets = [guild.rulebook.by_id[i] for i in wanted if i in guild.rulebook.by_id]
+            if not targets:
+                return total
             loading: list[int] = []
             for member_id, stats, unlocked in rows:
                 key = (guild_id, member_id)
@@ -439,10 +476,11 @@ class ActivityRecorder:
                         continue
                     state = MemberState(stats, unlocked)
                     self._members[key] = state
-                total += self._reevaluate_one(guild_id, member_id, state, guild, now, achievements)
+                total += self._reevaluate_one(guild_id, member_id, state, guild, now, targets)
             for member_id in loading:
-                state = await self.member(guild_id, member_id)
-                total += self._reevaluate_one(guild_id, member_id, state, guild, now, achievements)
+                fresh_guild, state = await self._ready(guild_id, member_id)
+                targets = [fresh_guild.rulebook.by_id[i] for i in wanted if i in fresh_guild.rulebook.by_id]
+                total += self._reevaluate_one(guild_id, member_id, state, fresh_guild, now, targets)
             after = rows[-1][0]
             self._evict()
             await asyncio.sleep(0)
@@ -498,7 +536,8 @@ class ActivityRecorder:
                 # Put the batch back in front of whatever arrived meanwhile; nothing is lost.
                 current = self._batch
                 current.dirty |= batch.dirty
-                current.unlocks[:0] = batch.unlocks
+                revoked_since = {tuple(r) for r in current.revokes}
+                current.unlocks[:0] = [u for u in batch.unlocks if u[:3] not in revoked_since]
                 current.revokes[:0] = batch.revokes
                 current.announcements[:0] = batch.announcements
                 raise

@@ -126,5 +126,11 @@ class Database:
             except BaseException:
                 await self.conn.execute("ROLLBACK")
                 raise
-            else:
+            try:
                 await self.conn.execute("COMMIT")
+            except Exception:
+                # A failed COMMIT (disk full, I/O error) leaves the transaction open: close it, or every
+                # later BEGIN fails too.
+                if self.conn.in_transaction:
+                    await self.conn.execute("ROLLBACK")
+                raise

@@ -1,0 +1,135 @@
+"""Races between activities, moderator bulk changes and retroactive walks never lose or double points."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.clock import FakeClock
+from bot.engine.stats import Activity, ActivityKind
+from bot.management import Management
+from bot.recorder import ActivityRecorder
+from bot.scheduler import Scheduler
+from bot.storage import Storage
+
+GUILD = 1001
+MODERATOR = 99
+
+
+@dataclass
+class World:
+    path: Path
+    storage: Storage
+    clock: FakeClock
+    recorder: ActivityRecorder
+    scheduler: Scheduler
+    management: Management
+
+    def message(self, member_id: int) -> Activity:
+        return Activity(GUILD, member_id, ActivityKind.MESSAGE, self.clock.now(), channel_id=5)
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    storage = await Storage.open(tmp_path / "races.db")
+    clock = FakeClock(datetime(2026, 1, 5, 12, tzinfo=UTC))
+    recorder = ActivityRecorder(storage, clock, flush_interval=3600, max_cached_members=100)
+    scheduler = Scheduler(recorder, storage, clock)
+    await recorder.guild(GUILD)
+    management = Management(storage, recorder, scheduler, clock)
+    yield World(tmp_path / "races.db", storage, clock, recorder, scheduler, management)
+    await scheduler.close()
+    await recorder.close()
+    await storage.close()
+
+
+async def stored_counts_disagreeing_with_unlocks(storage: Storage) -> int:
+    async with storage.db.conn.execute(
+        "SELECT COUNT(*) FROM member_stats m WHERE guild_id = ? AND achievements != "
+        "(SELECT COUNT(*) FROM unlocks u WHERE u.guild_id = m.guild_id AND u.member_id = m.member_id)",
+        (GUILD,),
+    ) as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row else -1
+
+
+async def test_revoking_an_unlock_not_yet_written_leaves_no_unlock_and_no_announcement(world: World) -> None:
+    result = await world.recorder.record(world.message(7))
+    first_step = result.unlocked[0]
+    assert await world.recorder.revoke(GUILD, 7, first_step.id, first_step.points)
+    await world.recorder.flush()
+
+    stats, unlocked = await world.storage.members.load(GUILD, 7)
+    assert unlocked == set()
+    assert stats.get("points") == 0 and stats.get("achievements") == 0
+    assert await world.storage.outbox.due(datetime(2100, 1, 1, tzinfo=UTC)) == []
+
+
+async def test_a_retroactive_walk_during_a_member_reset_keeps_points_and_unlocks_consistent(world: World) -> None:
+    members = 3000
+    await world.recorder.record_many([world.message(m) for m in range(1, members + 1)])
+    await world.recorder.flush()
+    await world.management.add_achievement(GUILD, MODERATOR, name="Talker", description="Say anything.", points=7,
+                                           condition="messages >= 1")
+    walk = next(iter(world.scheduler._background))
+    await asyncio.sleep(0.01)
+    await world.management.reset_member(GUILD, MODERATOR, members + 50)  # another moderator, mid-walk
+    await walk
+    await world.recorder.flush()
+    assert await stored_counts_disagreeing_with_unlocks(world.storage) == 0
+    async with world.storage.db.conn.execute(
+        "SELECT COUNT(*) FROM unlocks WHERE guild_id = ? AND achievement_id = 'talker'", (GUILD,)
+    ) as cur:
+        row = await cur.fetchone()
+    assert row is not None and row[0] == members
+
+
+async def test_an_achievement_removed_while_a_walk_holds_a_chunk_does_not_come_back(world: World) -> None:
+    await world.recorder.record(world.message(7))
+    await world.recorder.flush()
+    await world.recorder.reload_guild(GUILD)  # member 7 is no longer cached, as in a large guild
+    for key in [k for k in world.recorder._members if k == (GUILD, 7)]:
+        del world.recorder._members[key]
+
+    original = world.storage.members.load_chunk
+    reading, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_load_chunk(*args: object, **kwargs: object) -> object:
+        rows = await original(*args, **kwargs)  # type: ignore[arg-type]
+        reading.set()
+        await release.wait()  # the removal lands while this chunk is in hand
+        return rows
+
+    world.storage.members.load_chunk = slow_load_chunk  # type: ignore[method-assign]
+    guild = await world.recorder.guild(GUILD)
+    walk = asyncio.create_task(world.recorder.reevaluate(GUILD, list(guild.rulebook.achievements)))
+    await reading.wait()
+    world.storage.members.load_chunk = original  # type: ignore[method-assign]
+    assert await world.management.remove_achievement(GUILD, MODERATOR, "first-step") == 1
+    release.set()
+    await walk
+
+    world.clock.advance(timedelta(minutes=1))
+    await world.recorder.record(world.message(7))
+    await world.recorder.flush()
+    stats, unlocked = await world.storage.members.load(GUILD, 7)
+    assert "first-step" not in unlocked
+    assert stats.get("points") == 0
+
+
+async def test_closing_right_after_an_unlock_writes_its_announcement_once(tmp_path: Path) -> None:
+    for attempt in range(10):
+        storage = await Storage.open(tmp_path / f"close-{attempt}.db")
+        clock = FakeClock()
+        recorder = ActivityRecorder(storage, clock, flush_interval=0.01)
+        recorder.start()
+        await recorder.record(Activity(GUILD, 7, ActivityKind.MESSAGE, clock.now(), channel_id=5))
+        await asyncio.sleep(attempt * 0.01)
+        await recorder.close()
+        assert len(await storage.outbox.due(datetime(2100, 1, 1, tzinfo=UTC))) == 1
+        await storage.close()
