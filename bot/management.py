@@ -148,12 +148,16 @@ class Management:
         self._check_points(points)
         parsed = await self.parse(guild_id, condition)
         start_at, end_at = self._window(state.tz, starts, ends)
-        if await self.storage.achievements.name_taken(guild_id, name):
-            raise UserFacingError(f"An achievement named **{name}** already exists; pick another name or edit it.")
-        achievement_id = await self._free_id(guild_id, name)
-        achievement = Achievement(achievement_id, name, description, points, parsed, hidden, start_at, end_at, role_id)
+        await self._check_name_free(guild_id, name)  # early, before the preview's walk
+        achievement = Achievement(await self._free_id(guild_id, name), name, description, points, parsed, hidden,
+                                  start_at, end_at, role_id)
         preview = await self._preview(guild_id, achievement)
         async with self.storage.db.transaction() as conn:
+            # Checked again inside the transaction: another moderator may have added one meanwhile, and
+            # the id must not silently replace theirs.
+            await self._check_name_free(guild_id, name)
+            achievement = replace(achievement, id=await self._free_id(guild_id, name))
+            preview = replace(preview, achievement=achievement)
             await self.storage.achievements.save(conn, guild_id, achievement, self.clock.now())
             detail = f"{achievement.id}: {name} ({points} pts) when {parsed.text}"
             await self.storage.audit.add(conn, guild_id, actor_id, "achievement.add", detail, self.clock.now())
@@ -204,6 +208,8 @@ class Management:
         detail = ", ".join(f"{k}={getattr(updated, k).text if k == 'condition' else getattr(updated, k)}"
                            for k in changes)
         async with self.recorder.paused(guild_id) as conn:
+            if "name" in changes:  # again inside the transaction, against a concurrent add or rename
+                await self._check_name_free(guild_id, updated.name, except_id=current.id)
             await self.storage.achievements.save(conn, guild_id, updated, self.clock.now())
             if delta:
                 await self.storage.members.adjust_points_of_holders(conn, guild_id, updated.id, delta)
@@ -261,6 +267,10 @@ class Management:
         if start_at and end_at and end_at <= start_at:
             raise UserFacingError("`ends` must be after `starts`.")
         return start_at, end_at
+
+    async def _check_name_free(self, guild_id: int, name: str, except_id: str | None = None) -> None:
+        if await self.storage.achievements.name_taken(guild_id, name, except_id=except_id):
+            raise UserFacingError(f"An achievement named **{name}** already exists; pick another name or edit it.")
 
     async def _free_id(self, guild_id: int, name: str) -> str:
         base = slugify(name) or "achievement"

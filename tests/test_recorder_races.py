@@ -133,3 +133,20 @@ async def test_closing_right_after_an_unlock_writes_its_announcement_once(tmp_pa
         await recorder.close()
         assert len(await storage.outbox.due(datetime(2100, 1, 1, tzinfo=UTC))) == 1
         await storage.close()
+
+
+async def test_two_moderators_adding_achievements_with_the_same_id_at_once_both_keep_theirs(world: World) -> None:
+    await world.recorder.record_many([world.message(m) for m in range(1, 2000)])
+    await world.recorder.flush()
+    first, second = await asyncio.gather(
+        world.management.add_achievement(GUILD, 1, name="Helper", description="Help five times.", points=50,
+                                         condition="messages >= 5"),
+        world.management.add_achievement(GUILD, 2, name="Helper!", description="Give 100 reactions.", points=200,
+                                         condition="reactions_given >= 100"),
+    )
+    stored = {a.id: a.name for a in await world.storage.achievements.list(GUILD)}
+    assert stored[first.achievement.id] == "Helper"
+    assert stored[second.achievement.id] == "Helper!"
+    assert first.achievement.id != second.achievement.id
+    for job in list(world.scheduler._background):
+        await job
