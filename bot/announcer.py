@@ -19,7 +19,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 5
+# Retries back off from 2 s to an hour: about 70 minutes of Discord errors or missing permissions pass
+# before an announcement is given up.
+MAX_ATTEMPTS = 12
+MAX_BACKOFF = 3600.0
 DIGEST_THRESHOLD = 5  # more items than this for one guild in one pass are posted as one digest
 
 
@@ -31,7 +34,7 @@ def humans_in(guild: discord.Guild) -> int:
 
 
 def backoff(attempts: int, base: float) -> timedelta:
-    return timedelta(seconds=min(300.0, base * 2 ** (attempts - 1)))
+    return timedelta(seconds=min(MAX_BACKOFF, base * 2 ** (attempts - 1)))
 
 
 class Announcer:
@@ -108,7 +111,9 @@ class Announcer:
     async def _deliver_guild(self, items: Sequence[OutboxItem]) -> int:
         guild = self.bot.get_guild(items[0].guild_id)
         if guild is None:
-            await self._failed(items, "the bot is not in this guild")
+            # Not in the cache: the bot left, or the guild is not loaded yet after a reconnect.
+            for item in items:
+                await self._retry(item, "the guild is not available")
             return 0
         for item in items:
             await self._grant_role(guild, item)
@@ -203,10 +208,6 @@ class Announcer:
             log.info("guild %s: announcement %s not posted (%s); retrying", item.guild_id, item.id, error)
             next_at = self.clock.now() + backoff(attempts, self.base_delay)
             await self.storage.outbox.retry_later(item.id, attempts, next_at, error)
-
-    async def _failed(self, items: Sequence[OutboxItem], error: str) -> None:
-        for item in items:
-            await self.storage.outbox.give_up(item.id, item.attempts + 1, error)
 
     async def _grant_role(self, guild: discord.Guild, item: OutboxItem) -> None:
         """Reward roles: only on the first attempt, so a retried post does not retry a refused role."""
