@@ -10,6 +10,7 @@ from datetime import date, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.clock import Clock
 from bot.engine.achievements import Achievement
@@ -17,6 +18,8 @@ from bot.recorder import ActivityRecorder, zone
 from bot.storage import Storage
 
 log = logging.getLogger(__name__)
+
+SWEEP_MINUTES = 15
 
 
 class Scheduler:
@@ -33,6 +36,12 @@ class Scheduler:
         self._apscheduler.start()
         for settings in await self.storage.guilds.all():
             self.schedule_guild(settings.guild_id, settings.timezone)
+        # A safety net for the cron jobs: in zones whose DST change happens at midnight (America/Santiago,
+        # Africa/Cairo, ...) there is no 00:00 on that day, and cron skips it. Closing is idempotent.
+        self._apscheduler.add_job(
+            self.run_due_rollovers, IntervalTrigger(minutes=SWEEP_MINUTES), id="rollover:sweep",
+            replace_existing=True, coalesce=True, max_instances=1,
+        )
         await self.run_due_rollovers()
 
     async def close(self) -> None:

@@ -112,3 +112,21 @@ async def test_missed_rollovers_run_once_per_guild_and_local_date_at_start_up(
 
         assert await bot.scheduler.run_due_rollovers() == {}
         assert len([r for r in caplog.records if "rollover of" in r.getMessage()]) == 2
+
+
+async def test_a_day_without_a_midnight_is_still_closed_by_the_sweep(
+    running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community, clock: FakeClock
+) -> None:
+    # Chile starts summer time at 00:00 on 2026-09-06: clocks jump to 01:00, so cron's 00:00 never comes.
+    santiago = ZoneInfo("America/Santiago")
+    guild, bob = community.id, community.bob.id
+    await running_bot.management.update_settings(guild, community.moderator.id, timezone="America/Santiago")
+    clock.set(datetime(2026, 9, 4, 12, 0, tzinfo=santiago))
+    await simulator.send_message(community.general.id, bob, "friday")
+    await wait_stat(simulator, running_bot, guild, bob, "streak", 1)
+    clock.set(datetime(2026, 9, 6, 1, 20, tzinfo=santiago))  # Sunday, after the jump; Saturday had no activity
+
+    sweep = running_bot.scheduler._apscheduler.get_job("rollover:sweep")
+    assert sweep is not None and sweep.trigger.interval == timedelta(minutes=15)
+    assert await running_bot.scheduler.run_due_rollovers() == {guild: date(2026, 9, 5)}
+    assert (await stats_of(running_bot, guild, bob))["streak"] == 0
