@@ -110,8 +110,14 @@ def window_text(achievement: Achievement, now: datetime) -> str:
     return ""
 
 
+MAX_PROGRESS_PARTS = 3  # a condition may have 32 thresholds; a line shows the first few
+
+
 def progress_text(progress: Progress) -> str:
-    parts = ", ".join(f"{p.current}/{p.target} {p.stat.replace('_', ' ')}" for p in progress.parts if not p.done)
+    pending = [p for p in progress.parts if not p.done]
+    parts = ", ".join(f"{p.current}/{p.target} {p.stat.replace('_', ' ')}" for p in pending[:MAX_PROGRESS_PARTS])
+    if len(pending) > MAX_PROGRESS_PARTS:
+        parts += f", +{len(pending) - MAX_PROGRESS_PARTS} more"
     bar = progress_bar(progress.fraction)
     return f"{bar} {int(progress.fraction * 100)}%" + (f" · {parts}" if parts else "")
 
@@ -192,7 +198,7 @@ def achievement_line(status: AchievementStatus, now: datetime) -> str:
         bar = "🕐 a time of day challenge: be active at the right hour"
     else:
         bar = progress_text(status.progress) if status.progress else ""
-    return f"🔒 **{clip(a.name, 80)}** ({a.points} pts): {clip(a.description, 120)}\n  {bar}{suffix}"
+    return f"🔒 **{clip(a.name, 80)}** ({a.points} pts): {clip(a.description, 120)}\n  {clip(bar, 200)}{suffix}"
 
 
 def achievements_embed(statuses: Sequence[AchievementStatus], page: int, per_page: int, display_name: str,

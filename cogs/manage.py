@@ -262,7 +262,7 @@ class ManageCommands(commands.Cog):
         if interaction.guild_id is None:
             return []
         state = await self.bot.recorder.guild(interaction.guild_id)
-        return [app_commands.Choice(name=f"{t.badge} {t.name} ({t.points})", value=t.name)
+        return [app_commands.Choice(name=clip(f"{t.badge} {t.name} ({t.points})", 100), value=t.name)
                 for t in state.tiers if current.lower() in t.name.lower()][:25]
 
     @tier.command(name="remove")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
+import gzip
 import io
 import json
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import discord
 from discord import app_commands
@@ -163,23 +165,41 @@ class SettingsCommands(commands.Cog):
         guild_id = guild_id_of(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
         data = await self.management.export(guild_id)
-        if format == "json":
-            payload = json.dumps(data, indent=2, ensure_ascii=False).encode()
-        else:
-            buffer = io.StringIO()
-            members = data["members"]
-            columns = ["member_id", "messages", "reactions_given", "reactions_received", "logins", "streak",
-                       "best_streak", "points", "achievements", "last_active_date", "in_guild", "custom", "unlocks"]
-            writer = csv.DictWriter(buffer, fieldnames=columns)
-            writer.writeheader()
-            for row in members:
-                writer.writerow({**row, "custom": json.dumps(row["custom"]),
-                                 "unlocks": " ".join(u["achievement_id"] for u in row["unlocks"])})
-            payload = buffer.getvalue().encode()
-        file = discord.File(io.BytesIO(payload), filename=f"achievements-{guild_id}.{format}")
+        # Serialising a large guild is long CPU work: never on the event loop.
+        payload, filename = await asyncio.to_thread(encode_export, data, format, guild_id)
+        limit = interaction.guild.filesize_limit if interaction.guild else DEFAULT_UPLOAD_LIMIT
+        if len(payload) > limit:
+            raise UserFacingError(
+                f"The export is {len(payload) / 2**20:.1f} MiB even compressed, over Discord's "
+                f"{limit / 2**20:.0f} MiB upload limit for this server."
+            )
+        file = discord.File(io.BytesIO(payload), filename=filename)
         await interaction.followup.send(f"📦 Export of {plural(len(data['members']), 'member')}.", file=file,
                                         ephemeral=True)
 
+
+DEFAULT_UPLOAD_LIMIT = 10 * 2**20
+COMPRESS_OVER = 8 * 2**20
+
+
+def encode_export(data: dict[str, Any], format: str, guild_id: int) -> tuple[bytes, str]:
+    """The export file's bytes and name; gzip-compressed when it would be too big to upload as it is."""
+    if format == "json":
+        payload = json.dumps(data, indent=2, ensure_ascii=False).encode()
+    else:
+        buffer = io.StringIO()
+        columns = ["member_id", "messages", "reactions_given", "reactions_received", "logins", "streak",
+                   "best_streak", "points", "achievements", "last_active_date", "in_guild", "custom", "unlocks"]
+        writer = csv.DictWriter(buffer, fieldnames=columns)
+        writer.writeheader()
+        for row in data["members"]:
+            writer.writerow({**row, "custom": json.dumps(row["custom"]),
+                             "unlocks": " ".join(u["achievement_id"] for u in row["unlocks"])})
+        payload = buffer.getvalue().encode()
+    filename = f"achievements-{guild_id}.{format}"
+    if len(payload) > COMPRESS_OVER:
+        return gzip.compress(payload), filename + ".gz"
+    return payload, filename
 
 async def setup(bot: AchievementsBot) -> None:
     await bot.add_cog(SettingsCommands(bot))
