@@ -162,7 +162,7 @@ class Management:
             detail = f"{achievement.id}: {name} ({points} pts) when {parsed.text}"
             await self.storage.audit.add(conn, guild_id, actor_id, "achievement.add", detail, self.clock.now())
         await self.recorder.reload_guild(guild_id)
-        self.scheduler.retroactive(guild_id, [achievement])
+        await self.scheduler.start_retroactive(guild_id, [achievement])
         return preview
 
     async def edit_achievement(
@@ -216,7 +216,7 @@ class Management:
             await self.storage.audit.add(conn, guild_id, actor_id, "achievement.edit", f"{updated.id}: {detail}",
                                          self.clock.now())
         await self.recorder.reload_guild(guild_id)
-        self.scheduler.retroactive(guild_id, [updated])
+        await self.scheduler.start_retroactive(guild_id, [updated])
         return preview
 
     async def removal_impact(self, guild_id: int, achievement_id: str) -> tuple[Achievement, int]:

@@ -20,6 +20,7 @@ from bot.storage import Storage
 log = logging.getLogger(__name__)
 
 SWEEP_MINUTES = 15
+RETROACTIVE = "retroactive:"  # bot_meta key prefix of retroactive jobs not finished yet
 
 
 class Scheduler:
@@ -43,6 +44,7 @@ class Scheduler:
             replace_existing=True, coalesce=True, max_instances=1,
         )
         await self.run_due_rollovers()
+        await self.resume_retroactive()
 
     async def close(self) -> None:
         if self._apscheduler.running:
@@ -98,17 +100,40 @@ class Scheduler:
             log.info("guild %s: rollover of %s, %d streaks reset", guild_id, yesterday, reset)
             return yesterday
 
-    def retroactive(self, guild_id: int, achievements: Sequence[Achievement]) -> asyncio.Task[object]:
-        """Give `achievements` to stored members who already meet them, in the background."""
+    async def start_retroactive(self, guild_id: int, achievements: Sequence[Achievement]) -> asyncio.Task[object]:
+        """Give `achievements` to stored members who already meet them, in the background. The job is
+        written down first and crossed off when done, so a restart in the middle resumes it."""
+        for achievement in achievements:
+            await self.storage.meta.set(f"{RETROACTIVE}{guild_id}:{achievement.id}", self.clock.now().isoformat())
+        return self.retroactive(guild_id, achievements)
 
+    async def resume_retroactive(self) -> int:
+        """Restart the retroactive jobs a shutdown interrupted; returns how many achievements it resumed."""
+        pending: dict[int, list[Achievement]] = {}
+        for key in await self.storage.meta.keys_with_prefix(RETROACTIVE):
+            guild_part, _, achievement_id = key.removeprefix(RETROACTIVE).partition(":")
+            state = await self.recorder.guild(int(guild_part))
+            achievement = state.rulebook.by_id.get(achievement_id)
+            if achievement is None:  # removed since
+                await self.storage.meta.delete(key)
+            else:
+                pending.setdefault(int(guild_part), []).append(achievement)
+        for guild_id, achievements in pending.items():
+            log.info("guild %s: resuming retroactive evaluation of %s", guild_id, [a.id for a in achievements])
+            self.retroactive(guild_id, achievements)
+        return sum(len(a) for a in pending.values())
+
+    def retroactive(self, guild_id: int, achievements: Sequence[Achievement]) -> asyncio.Task[object]:
         async def job() -> object:
             try:
                 count = await self.recorder.reevaluate(guild_id, achievements)
-                log.info("guild %s: retroactive evaluation unlocked %d", guild_id, count)
-                return count
             except Exception:
                 log.exception("guild %s: retroactive evaluation failed", guild_id)
                 raise
+            log.info("guild %s: retroactive evaluation unlocked %d", guild_id, count)
+            for achievement in achievements:
+                await self.storage.meta.delete(f"{RETROACTIVE}{guild_id}:{achievement.id}")
+            return count
 
         task: asyncio.Task[object] = asyncio.create_task(job(), name=f"retroactive:{guild_id}")
         self._background.add(task)

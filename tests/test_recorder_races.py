@@ -150,3 +150,26 @@ async def test_two_moderators_adding_achievements_with_the_same_id_at_once_both_
     assert first.achievement.id != second.achievement.id
     for job in list(world.scheduler._background):
         await job
+
+
+async def test_a_retroactive_job_cut_off_by_a_shutdown_resumes_at_the_next_start(world: World) -> None:
+    members = 3000
+    await world.recorder.record_many([world.message(m) for m in range(1, members + 1)])
+    await world.recorder.flush()
+    await world.management.add_achievement(GUILD, MODERATOR, name="Talker", description="Say anything.", points=7,
+                                           condition="messages >= 1")
+    await world.scheduler.close()  # shutdown while the walk has barely started
+    assert await world.storage.meta.keys_with_prefix("retroactive:") == [f"retroactive:{GUILD}:talker"]
+
+    restarted = Scheduler(world.recorder, world.storage, world.clock)
+    assert await restarted.resume_retroactive() == 1
+    for job in list(restarted._background):
+        await job
+    await world.recorder.flush()
+    async with world.storage.db.conn.execute(
+        "SELECT COUNT(*) FROM unlocks WHERE guild_id = ? AND achievement_id = 'talker'", (GUILD,)
+    ) as cur:
+        row = await cur.fetchone()
+    assert row is not None and row[0] == members
+    assert await world.storage.meta.keys_with_prefix("retroactive:") == []
+    await restarted.close()

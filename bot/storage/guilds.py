@@ -151,7 +151,7 @@ class AuditRepository:
 
 
 class MetaRepository:
-    """Small process-wide facts (the last synced command tree's hash)."""
+    """Small process-wide facts: the last synced command tree's hash, retroactive jobs still to finish."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -168,3 +168,13 @@ class MetaRepository:
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (key, value),
             )
+
+    async def delete(self, key: str) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute("DELETE FROM bot_meta WHERE key = ?", (key,))
+
+    async def keys_with_prefix(self, prefix: str) -> list[str]:
+        async with self.db.conn.execute(
+            "SELECT key FROM bot_meta WHERE substr(key, 1, ?) = ? ORDER BY key", (len(prefix), prefix)
+        ) as cur:
+            return [str(r[0]) for r in await cur.fetchall()]
