@@ -9,7 +9,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 import discord
 import discord.asset
@@ -34,7 +34,7 @@ HANDLER_TASKS = ("discord.py: ", "CommandTree-invoker")
 HANDLER_GRACE = 5.0  # seconds in-flight handlers get at shutdown
 
 # Young generation 50,000 objects (default 700): see tune_garbage_collector.
-GC_THRESHOLDS = (50_000, 20, 100)
+GC_THRESHOLDS = (10_000, 10, 100)
 
 EXTENSIONS = (
     "cogs.activity",
@@ -101,8 +101,12 @@ class AchievementsBot(commands.Bot):
                 log.exception("extension %s failed to load; the bot runs without it", extension)
         await self.sync_commands()
 
-    async def on_message(self, message: discord.Message, /) -> None:
-        """The bot has slash commands only: commands.Bot would parse every message for a prefix command."""
+    @property
+    def on_message(self) -> NoReturn:
+        """The bot has slash commands only. commands.Bot's on_message parses every message for a prefix
+        command, and discord.py schedules a task for it per message even if it does nothing; an attribute
+        that is absent gets no task (the cogs' message listeners are scheduled all the same)."""
+        raise AttributeError("on_message")
 
     async def _finish_handlers(self, timeout: float) -> None:  # noqa: ASYNC109
         """Let event handlers and commands already running finish before the recorder's last flush and the
