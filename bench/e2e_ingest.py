@@ -258,15 +258,17 @@ async def client_main(kind: str, config: dict[str, Any]) -> None:
     async with running(settings, ready_timeout=READY_TIMEOUT, guild_ready_timeout=0.1) as bot:
         await bot.recorder.guild(guild_id)  # the default pack exists before the first event
         recorder = bot.recorder
-        record = recorder.record
+        # An event counts once the recorder has applied it to the member's stats (the listener hands it
+        # over with submit(), which applies it at once or as soon as the member is loaded).
+        apply = recorder._apply
 
-        async def counting_record(activity: Activity, content: str | None = None) -> Any:
-            result = await record(activity, content)
+        def counting_apply(guild: Any, state: Any, activity: Activity, content: str | None) -> Any:
+            result = apply(guild, state, activity, content)
             if activity.kind is ActivityKind.MESSAGE:
                 counter.hit()
             return result
 
-        recorder.record = counting_record  # type: ignore[method-assign]
+        recorder._apply = counting_apply  # type: ignore[method-assign]
 
         async def committed() -> None:
             deadline = time.monotonic() + 30

@@ -106,6 +106,9 @@ class ActivityRecorder:
         self._member_loads: dict[Key, asyncio.Future[MemberState]] = {}
         self._load_queue: dict[int, list[int]] = {}  # guild id -> member ids waiting for a batched load
         self._loader: asyncio.Task[None] | None = None
+        # submit(): activities waiting for their member to load, in arrival order, and the tasks draining them.
+        self._waiting: dict[Key, list[tuple[Activity, str | None]]] = {}
+        self._drains: set[asyncio.Task[None]] = set()
         self._batch = _Batch()
         self._flushing: set[Key] = set()  # members of the batch a flush is writing
         self._wake = asyncio.Event()
@@ -122,11 +125,12 @@ class ActivityRecorder:
             self._task = asyncio.create_task(self._flush_loop(), name="recorder-flush")
 
     async def close(self) -> None:
-        """Stop the background flush and write everything still pending.
+        """Stop the background flush and write everything still pending (submitted activities included).
 
         The flush task is asked to stop, not cancelled: a cancel arriving while its COMMIT runs on
         aiosqlite's thread would look like a failure, and the batch (announcements included) would be
         written a second time."""
+        await self.drained()
         self._closed = True
         self._wake.set()
         if self._task is not None:
@@ -351,6 +355,48 @@ class ActivityRecorder:
         else:
             self._members.move_to_end(key)
         return self._apply(guild, state, activity, content)
+
+    def submit(self, activity: Activity, content: str | None = None) -> None:
+        """Record an activity without waiting: the event listeners' path.
+
+        A cached member is updated at once. Otherwise the activity waits, in order, until its member is
+        loaded, so the event handler (and the message it holds) is done immediately instead of piling up
+        while a burst of members not cached is loaded.
+        """
+        guild_id = activity.guild_id
+        key = (guild_id, activity.member_id)
+        guild = self._guilds.get(guild_id)
+        state = self._members.get(key)
+        if guild is not None and state is not None and guild_id not in self._paused and key not in self._waiting:
+            self._members.move_to_end(key)
+            self._apply(guild, state, activity, content)
+            return
+        waiting = self._waiting.get(key)
+        if waiting is not None:
+            waiting.append((activity, content))
+            return
+        self._waiting[key] = [(activity, content)]
+        task = asyncio.create_task(self._drain(key), name="recorder-submitted")
+        self._drains.add(task)
+        task.add_done_callback(self._drains.discard)
+
+    async def drained(self) -> None:
+        """Wait until every submitted activity has been applied (it may still be waiting for a flush)."""
+        while self._drains:
+            await asyncio.gather(*list(self._drains), return_exceptions=True)
+
+    async def _drain(self, key: Key) -> None:
+        try:
+            guild, state = await self._ready(*key)
+        except Exception:
+            lost = self._waiting.pop(key, [])
+            log.exception("guild %s: %d activities of member %s lost: the member could not be loaded",
+                          key[0], len(lost), key[1])
+            return
+        # No await from here: everything that queued meanwhile is applied in order, then later
+        # activities take submit()'s direct path.
+        for activity, content in self._waiting.pop(key, []):
+            self._apply(guild, state, activity, content)
 
     async def record_many(self, activities: Sequence[Activity]) -> list[RecordResult]:
         """Record a batch (imports, benchmarks, replays): members not cached are loaded together first."""

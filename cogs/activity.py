@@ -51,7 +51,7 @@ class ActivityListener(commands.Cog):
             or message.type not in COUNTED_MESSAGE_TYPES
         ):
             return
-        await self.recorder.record(
+        self.recorder.submit(
             Activity(message.guild.id, message.author.id, ActivityKind.MESSAGE, self.bot.clock.now(),
                      channel_id=message.channel.id),
             content=message.content,
@@ -95,13 +95,13 @@ class ActivityListener(commands.Cog):
         self, guild_id: int, payload: discord.RawReactionActionEvent, author_id: int | None, amount: int
     ) -> None:
         now = self.bot.clock.now()
-        await self.recorder.record(Activity(
+        self.recorder.submit(Activity(
             guild_id, payload.user_id, ActivityKind.REACTION_GIVEN, now, amount=amount,
             channel_id=payload.channel_id, counts_as_active=amount > 0,
         ))
         if author_id is None:
             return  # a bot's message, or Discord did not say whose message it was (very old events)
-        await self.recorder.record(Activity(
+        self.recorder.submit(Activity(
             guild_id, author_id, ActivityKind.REACTION_RECEIVED, now, amount=amount,
             channel_id=payload.channel_id, counts_as_active=False,
         ))
@@ -111,14 +111,15 @@ class ActivityListener(commands.Cog):
         came_online = before.status is discord.Status.offline and after.status is not discord.Status.offline
         if after.bot or not came_online:
             return
-        await self.recorder.record(
+        self.recorder.submit(
             Activity(after.guild.id, after.id, ActivityKind.PRESENCE, self.bot.clock.now())
         )
 
     @commands.Cog.listener()
     async def on_raw_member_remove(self, payload: discord.RawMemberRemoveEvent) -> None:
-        # Write the member's pending changes first: a first activity still in the batch would otherwise
-        # create their row afterwards, as present.
+        # Write the member's pending changes first: a first activity still waiting or in the batch would
+        # otherwise create their row afterwards, as present.
+        await self.recorder.drained()
         await self.recorder.flush()
         await self.bot.storage.members.set_in_guild(payload.guild_id, payload.user.id, False)
 

@@ -173,3 +173,32 @@ async def test_a_retroactive_job_cut_off_by_a_shutdown_resumes_at_the_next_start
     assert row is not None and row[0] == members
     assert await world.storage.meta.keys_with_prefix("retroactive:") == []
     await restarted.close()
+
+
+async def test_submitted_activities_of_a_member_not_cached_are_applied_in_order_once_loaded(world: World) -> None:
+    await world.recorder.record(world.message(7))
+    await world.recorder.flush()
+    await world.recorder.reload_guild(GUILD)
+    world.recorder._members.pop((GUILD, 7), None)  # a member not in memory, as in a large guild
+    for _ in range(12):
+        world.clock.advance(timedelta(minutes=1))
+        world.recorder.submit(world.message(7))
+    await world.recorder.drained()
+    await world.recorder.flush()
+    stats, unlocked = await world.storage.members.load(GUILD, 7)
+    assert stats.get("messages") == 13
+    assert {"first-step", "chatterbox"} <= unlocked
+    outbox = await world.storage.outbox.due(datetime(2100, 1, 1, tzinfo=UTC))
+    assert [i.payload["achievement_id"] for i in outbox if i.kind == "unlock"] == ["first-step", "chatterbox"]
+
+
+async def test_activities_submitted_during_a_bulk_change_wait_for_it(world: World) -> None:
+    await world.recorder.record(world.message(7))
+    async with world.recorder.paused(GUILD) as conn:
+        world.recorder.submit(world.message(7))
+        await world.storage.members.delete_member(conn, GUILD, 7)
+    await world.recorder.drained()
+    await world.recorder.flush()
+    stats, unlocked = await world.storage.members.load(GUILD, 7)
+    assert stats.get("messages") == 1  # counted after the reset, not lost in it nor added before it
+    assert unlocked == {"first-step"}
