@@ -38,11 +38,19 @@ class AchievementsTree(app_commands.CommandTree):
         else:
             log.error("command %s failed", interaction.command.qualified_name if interaction.command else "?",
                       exc_info=original)
-            message = "❌ Something went wrong on my side; it has been logged."
-        try:
-            if interaction.response.is_done():
-                await interaction.followup.send(message, ephemeral=True)
-            else:
-                await interaction.response.send_message(message, ephemeral=True)
-        except discord.HTTPException:
-            log.warning("could not tell the user about an error", exc_info=True)
+            message = UNEXPECTED
+        await tell_privately(interaction, message)
+
+
+UNEXPECTED = "❌ Something went wrong on my side; it has been logged."
+
+
+async def tell_privately(interaction: discord.Interaction, message: str) -> None:
+    """Answer an interaction with an ephemeral message, whether or not it was answered or deferred yet."""
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(message, ephemeral=True)
+        else:
+            await interaction.response.send_message(message, ephemeral=True)
+    except discord.HTTPException:
+        log.warning("could not tell the user about an error", exc_info=True)

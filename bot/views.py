@@ -8,7 +8,7 @@ from typing import Any
 
 import discord
 
-from bot.errors import UserFacingError
+from bot.errors import UNEXPECTED, UserFacingError, tell_privately
 
 log = logging.getLogger(__name__)
 
@@ -39,14 +39,8 @@ class OwnedView(discord.ui.View):
             message = f"❌ {error}"
         else:
             log.error("view %s failed", type(self).__name__, exc_info=error)
-            message = "❌ Something went wrong on my side; it has been logged."
-        try:
-            if interaction.response.is_done():
-                await interaction.followup.send(message, ephemeral=True)
-            else:
-                await interaction.response.send_message(message, ephemeral=True)
-        except discord.HTTPException:
-            log.debug("could not report a view error", exc_info=True)
+            message = UNEXPECTED
+        await tell_privately(interaction, message)
 
     async def on_timeout(self) -> None:
         for item in self.children:

@@ -32,6 +32,18 @@ def guild_of(interaction: discord.Interaction) -> discord.Guild:
     return interaction.guild
 
 
+def member_target(
+    interaction: discord.Interaction, member: discord.Member | discord.User | None
+) -> tuple[discord.Guild, discord.Member | discord.User]:
+    """The guild and the member a command is about (the caller by default); bots are refused, before any
+    defer, so the refusal stays private."""
+    guild = guild_of(interaction)
+    target = member or interaction.user
+    if target.bot:
+        raise UserFacingError("Bots do not earn achievements.")
+    return guild, target
+
+
 class ProfileCommands(commands.Cog):
     def __init__(self, bot: AchievementsBot) -> None:
         self.bot = bot
@@ -43,10 +55,7 @@ class ProfileCommands(commands.Cog):
     async def profile(self, interaction: discord.Interaction,
                       member: discord.Member | discord.User | None = None) -> None:
         """Show a member's tier, points, rank, streak and the achievements they are closest to."""
-        guild = guild_of(interaction)
-        target = member or interaction.user
-        if target.bot:
-            raise UserFacingError("Bots do not earn achievements.")
+        guild, target = member_target(interaction, member)
         await interaction.response.defer(thinking=True)
         data = await self.profiles.profile(guild.id, target.id)
         card = await self.card(guild.id, data, target)
@@ -97,10 +106,7 @@ class ProfileCommands(commands.Cog):
     async def achievements(self, interaction: discord.Interaction,
                            member: discord.Member | discord.User | None = None) -> None:
         """List every achievement of the server: unlocked, in progress, hidden and time-limited."""
-        guild = guild_of(interaction)
-        target = member or interaction.user
-        if target.bot:
-            raise UserFacingError("Bots do not earn achievements.")
+        guild, target = member_target(interaction, member)
         await interaction.response.defer(thinking=True)
         _, statuses = await self.profiles.statuses(guild.id, target.id)
         now = self.bot.clock.now()
