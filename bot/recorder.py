@@ -569,15 +569,20 @@ class ActivityRecorder:
                 state = self._members.get(key)
                 if state is not None:
                     rows.append((key[0], key[1], MemberStats(dict(state.stats.values), state.stats.last_active)))
+            async def write(conn: aiosqlite.Connection) -> None:
+                await self.storage.members.save_stats(conn, rows)
+                for guild_id, member_id, achievement_id in batch.revokes:
+                    await self.storage.members.delete_unlock(conn, guild_id, member_id, achievement_id)
+                if batch.unlocks:
+                    await self.storage.members.insert_unlocks(conn, batch.unlocks)
+                if batch.announcements:
+                    await self.storage.outbox.add(conn, batch.announcements, self.clock.now())
+
             try:
-                async with self.storage.db.transaction() as conn:
-                    await self.storage.members.save_stats(conn, rows)
-                    for guild_id, member_id, achievement_id in batch.revokes:
-                        await self.storage.members.delete_unlock(conn, guild_id, member_id, achievement_id)
-                    if batch.unlocks:
-                        await self.storage.members.insert_unlocks(conn, batch.unlocks)
-                    if batch.announcements:
-                        await self.storage.outbox.add(conn, batch.announcements, self.clock.now())
+                # A cancel of the flushing task waits for the transaction to settle: a batch is written once.
+                await self.storage.db.committed(write)
+            except asyncio.CancelledError:
+                raise  # committed: nothing to put back
             except BaseException:
                 # Put the batch back in front of whatever arrived meanwhile; nothing is lost.
                 current = self._batch

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -117,20 +118,56 @@ class Database:
                 current = number
         return current
 
+    async def _settled(self, sql: str) -> None:
+        """Run a transaction-control statement to its end even if the caller is cancelled meanwhile.
+
+        The statement runs on aiosqlite's thread whatever happens to the awaiting task; returning early
+        on a cancel would leave the connection inside a transaction nobody owns, and every later BEGIN
+        would fail. The cancel is passed on once the statement is done."""
+        step = asyncio.ensure_future(self.conn.execute(sql))
+        try:
+            await asyncio.shield(step)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await step
+            raise
+
+    async def _roll_back_if_open(self) -> None:
+        if self.conn.in_transaction:
+            await self._settled("ROLLBACK")
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction at a time; committed on a normal exit, rolled back on any error or cancel."""
         async with self._write_lock:
-            await self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                await self._settled("BEGIN IMMEDIATE")
+            except BaseException:
+                await self._roll_back_if_open()
+                raise
             try:
                 yield self.conn
             except BaseException:
-                await self.conn.execute("ROLLBACK")
+                await self._roll_back_if_open()
                 raise
             try:
-                await self.conn.execute("COMMIT")
-            except Exception:
-                # A failed COMMIT (disk full, I/O error) leaves the transaction open: close it, or every
-                # later BEGIN fails too.
-                if self.conn.in_transaction:
-                    await self.conn.execute("ROLLBACK")
+                await self._settled("COMMIT")
+            except BaseException:
+                # A failed COMMIT (disk full, I/O error) leaves the transaction open: close it.
+                await self._roll_back_if_open()
                 raise
+
+    async def committed(self, write: Callable[[aiosqlite.Connection], Awaitable[None]]) -> None:
+        """Run `write` in a transaction that a cancel of the caller cannot cut short: the caller's cancel
+        is passed on only once the transaction is committed or rolled back, so the caller can tell
+        "written" from "not written" (an exception) and never writes a batch twice."""
+        async def run() -> None:
+            async with self.transaction() as conn:
+                await write(conn)
+
+        job = asyncio.ensure_future(run())
+        try:
+            await asyncio.shield(job)
+        except asyncio.CancelledError:
+            await job  # raises the write's own error, if it failed
+            raise
