@@ -202,3 +202,196 @@ async def test_activities_submitted_during_a_bulk_change_wait_for_it(world: Worl
     stats, unlocked = await world.storage.members.load(GUILD, 7)
     assert stats.get("messages") == 1  # counted after the reset, not lost in it nor added before it
     assert unlocked == {"first-step"}
+
+
+async def _unlocked_count(storage: Storage, achievement_id: str) -> int:
+    async with storage.db.conn.execute(
+        "SELECT COUNT(*) FROM unlocks WHERE guild_id = ? AND achievement_id = ?", (GUILD, achievement_id)
+    ) as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row else -1
+
+
+async def test_a_walk_never_caches_a_member_row_read_before_their_last_flush(world: World) -> None:
+    """A chunk read while a member is changed, flushed and evicted must not bring the old row back."""
+    await world.recorder.record_many([world.message(m) for m in range(1, 301)])
+    await world.recorder.flush()
+    await world.recorder.record_many([world.message(301)])  # trims the cache to its 100 members
+    assert (GUILD, 5) not in world.recorder._members  # member 5 is only in storage
+
+    original = world.storage.members.load_chunk
+    reading, release = asyncio.Event(), asyncio.Event()
+
+    async def held_load_chunk(*args: object, **kwargs: object) -> object:
+        rows = await original(*args, **kwargs)  # type: ignore[arg-type]
+        reading.set()
+        await release.wait()  # member 5 talks, is flushed and evicted while the walk holds this chunk
+        return rows
+
+    world.storage.members.load_chunk = held_load_chunk  # type: ignore[method-assign]
+    guild = await world.recorder.guild(GUILD)
+    walk = asyncio.create_task(world.recorder.reevaluate(GUILD, [guild.rulebook.by_id["living-legend"]]))
+    await reading.wait()
+    world.storage.members.load_chunk = original  # type: ignore[method-assign]
+    for _ in range(3):
+        world.clock.advance(timedelta(minutes=1))
+        await world.recorder.record(world.message(5))
+    await world.recorder.flush()
+    for other in range(302, 450):  # other members push 5 out of the cache
+        await world.recorder.record(world.message(other))
+    assert (GUILD, 5) not in world.recorder._members
+    release.set()
+    await walk
+
+    await world.recorder.record(world.message(5))
+    await world.recorder.flush()
+    stats, _ = await world.storage.members.load(GUILD, 5)
+    assert stats.get("messages") == 5
+
+
+async def test_a_revoked_achievement_is_not_earned_again_by_the_next_message(world: World) -> None:
+    await world.recorder.record(world.message(7))
+    await world.management.revoke(GUILD, MODERATOR, 7, "first-step")
+    world.clock.advance(timedelta(minutes=1))
+    await world.recorder.record(world.message(7))
+    await world.recorder.flush()
+
+    stats, unlocked = await world.storage.members.load(GUILD, 7)
+    assert "first-step" not in unlocked
+    assert stats.get("points") == 0
+    outbox = await world.storage.outbox.due(datetime(2100, 1, 1, tzinfo=UTC))
+    assert [i.payload["achievement_id"] for i in outbox if i.kind == "unlock"] == []
+
+
+async def test_a_revoke_outlasts_a_restart_and_a_retroactive_check_of_another_achievement(world: World) -> None:
+    await world.recorder.record(world.message(7))
+    await world.recorder.flush()
+    await world.management.revoke(GUILD, MODERATOR, 7, "first-step")
+    await world.recorder.reload_guild(GUILD)
+    world.recorder._members.pop((GUILD, 7), None)  # as after a restart: read back from storage
+
+    await world.management.add_achievement(GUILD, MODERATOR, name="Talker", description="Say anything.", points=7,
+                                           condition="messages >= 1")
+    for job in list(world.scheduler._background):
+        await job
+    world.clock.advance(timedelta(minutes=1))
+    await world.recorder.record(world.message(7))
+    await world.recorder.flush()
+
+    _stats, unlocked = await world.storage.members.load(GUILD, 7)
+    assert "talker" in unlocked
+    assert "first-step" not in unlocked
+
+
+async def test_granting_a_revoked_achievement_again_gives_it_back(world: World) -> None:
+    await world.recorder.record(world.message(7))
+    await world.management.revoke(GUILD, MODERATOR, 7, "first-step")
+    await world.management.grant(GUILD, MODERATOR, 7, "first-step")
+    await world.recorder.flush()
+    stats, unlocked = await world.storage.members.load(GUILD, 7)
+    assert "first-step" in unlocked
+    assert stats.get("points") == 10
+    # A grant ends the revoke for good: a later revoke-free life earns nothing twice either.
+    world.recorder._members.pop((GUILD, 7), None)
+    await world.recorder.record(world.message(7))
+    await world.recorder.flush()
+    assert (await world.storage.members.load(GUILD, 7))[0].get("points") == 10
+
+
+class _Crash(Exception):
+    """Stands for the process dying at this point: nothing after it runs."""
+
+
+async def test_an_achievement_added_just_before_a_crash_is_still_checked_retroactively(tmp_path: Path) -> None:
+    path = tmp_path / "crash.db"
+    storage = await Storage.open(path)
+    clock = FakeClock(datetime(2026, 1, 5, 12, tzinfo=UTC))
+    recorder = ActivityRecorder(storage, clock, flush_interval=3600)
+    scheduler = Scheduler(recorder, storage, clock)
+    management = Management(storage, recorder, scheduler, clock)
+    await recorder.record_many([Activity(GUILD, m, ActivityKind.MESSAGE, clock.now(), channel_id=5)
+                                for m in range(1, 2001)])
+    await recorder.flush()
+
+    async def crash(*_args: object) -> None:
+        raise _Crash
+
+    recorder.reload_guild = crash  # type: ignore[assignment,method-assign]  # dies right after the commit
+    with pytest.raises(_Crash):
+        await management.add_achievement(GUILD, MODERATOR, name="Talker", description="Say anything.", points=7,
+                                          condition="messages >= 1")
+    await storage.close()  # kill -9: the recorder's memory is gone
+
+    storage = await Storage.open(path)
+    recorder = ActivityRecorder(storage, clock, flush_interval=3600)
+    scheduler = Scheduler(recorder, storage, clock)
+    assert await scheduler.resume_retroactive() == 1
+    for job in list(scheduler._background):
+        await job
+    await recorder.flush()
+    assert await _unlocked_count(storage, "talker") == 2000
+    await scheduler.close()
+    await recorder.close()
+    await storage.close()
+
+
+async def test_a_finished_retroactive_check_has_committed_its_unlocks(tmp_path: Path) -> None:
+    path = tmp_path / "crash.db"
+    storage = await Storage.open(path)
+    clock = FakeClock(datetime(2026, 1, 5, 12, tzinfo=UTC))
+    recorder = ActivityRecorder(storage, clock, flush_interval=3600)
+    scheduler = Scheduler(recorder, storage, clock)
+    management = Management(storage, recorder, scheduler, clock)
+    await recorder.record_many([Activity(GUILD, m, ActivityKind.MESSAGE, clock.now(), channel_id=5)
+                                for m in range(1, 2001)])
+    await recorder.flush()
+    await management.add_achievement(GUILD, MODERATOR, name="Talker", description="Say anything.", points=7,
+                                      condition="messages >= 1")
+    for job in list(scheduler._background):
+        await job
+    await storage.close()  # kill -9 the moment the job is crossed off: nothing staged gets flushed
+
+    storage = await Storage.open(path)
+    recorder = ActivityRecorder(storage, clock, flush_interval=3600)
+    scheduler = Scheduler(recorder, storage, clock)
+    await scheduler.resume_retroactive()
+    for job in list(scheduler._background):
+        await job
+    await recorder.flush()
+    assert await _unlocked_count(storage, "talker") == 2000
+    await scheduler.close()
+    await recorder.close()
+    await storage.close()
+
+
+async def test_writes_resume_in_bounded_batches_as_disk_space_comes_back(tmp_path: Path) -> None:
+    """A full disk (SQLite's max_page_count stands in for it) must not pile every failed write into one
+    transaction that no longer fits when a little space comes back."""
+    storage = await Storage.open(tmp_path / "full.db")
+    clock = FakeClock(datetime(2026, 1, 5, 12, tzinfo=UTC))
+    recorder = ActivityRecorder(storage, clock, flush_interval=3600, max_batch=500, max_cached_members=10_000)
+    await recorder.guild(GUILD)
+
+    async def pages() -> int:
+        async with storage.db.conn.execute("PRAGMA page_count") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    full = await pages()
+    await storage.db.conn.execute(f"PRAGMA max_page_count = {full}")
+    for round_ in range(4):
+        await recorder.record_many([Activity(GUILD, m, ActivityKind.MESSAGE, clock.now(), channel_id=5)
+                                    for m in range(round_ * 1500 + 1, round_ * 1500 + 1501)])
+        with pytest.raises(Exception, match="full"):
+            await recorder.flush()
+
+    await storage.db.conn.execute(f"PRAGMA max_page_count = {full + 12}")  # a little space comes back
+    with pytest.raises(Exception, match="full"):
+        await recorder.flush()
+    assert await storage.members.count(GUILD) > 0  # what fitted was written
+
+    await storage.db.conn.execute("PRAGMA max_page_count = 1073741823")
+    await recorder.flush()
+    assert await storage.members.count(GUILD) == 6000
+    await recorder.close()
+    await storage.close()
