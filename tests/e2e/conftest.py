@@ -15,7 +15,7 @@ import pytest
 from bot.app import AchievementsBot, running
 from bot.clock import FakeClock
 from bot.settings import Settings, load_settings
-from bot.simulator import DiscordSimulator, SimChannel, SimGuild, SimRole, SimUser
+from discord_sim import DiscordSimulator, SimChannel, SimGuild, SimRole, SimUser
 
 MANAGE_GUILD = discord.Permissions(manage_guild=True).value
 

@@ -10,7 +10,7 @@ from bot.announcer import MAX_ATTEMPTS
 from bot.app import AchievementsBot, running
 from bot.clock import FakeClock
 from bot.settings import Settings
-from bot.simulator import DiscordSimulator
+from discord_sim import DiscordSimulator
 from tests.e2e.activity_support import announcements, fields, settle, unlock_named, wait_stat
 from tests.e2e.conftest import Community
 

@@ -9,8 +9,8 @@ import pytest
 
 from bot.app import AchievementsBot
 from bot.clock import FakeClock
-from bot.simulator import DiscordSimulator, SimInteraction, SimUser
 from bot.views import OwnedView
+from discord_sim import DiscordSimulator, SimInteraction, SimUser
 from tests.e2e.conftest import Community
 
 Payload = dict[str, Any]

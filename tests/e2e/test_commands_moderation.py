@@ -14,7 +14,7 @@ from bot.app import AchievementsBot, running
 from bot.clock import FakeClock
 from bot.errors import UserFacingError
 from bot.settings import Settings
-from bot.simulator import CommandNotAvailable, DiscordSimulator, SimInteraction, SimUser
+from discord_sim import CommandNotAvailable, DiscordSimulator, SimInteraction, SimUser
 from tests.e2e.conftest import Community
 
 Payload = dict[str, Any]

@@ -10,7 +10,7 @@ import pytest
 import yarl
 
 from bot.clock import FakeClock
-from bot.simulator import DiscordSimulator
+from discord_sim import DiscordSimulator
 
 from .conftest import Runner, World, make_intents
 

@@ -15,7 +15,7 @@ import discord.http
 import pytest
 import yarl
 
-from bot.simulator import DiscordSimulator, SimChannel, SimGuild, SimRole, SimUser
+from discord_sim import DiscordSimulator, SimChannel, SimGuild, SimRole, SimUser
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import discord
 import pytest
 from discord import app_commands
 
-from bot.simulator import CommandNotAvailable, DiscordSimulator
+from discord_sim import CommandNotAvailable, DiscordSimulator
 
 from .conftest import Runner, World, make_intents
 

@@ -8,7 +8,7 @@ import aiohttp
 import discord
 import pytest
 
-from bot.simulator import DiscordSimulator
+from discord_sim import DiscordSimulator
 
 from .conftest import Runner, World, make_intents
 
