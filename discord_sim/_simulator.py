@@ -14,6 +14,7 @@ from aiohttp import web
 
 from ._control_interactions import InteractionControl
 from ._gateway import (
+    DEFAULT_REPLAY_LIMIT,
     DIRECT_MESSAGES,
     GUILD_MEMBERS,
     GUILD_MESSAGES,
@@ -52,12 +53,17 @@ SEND_MESSAGES = permission_value("send_messages")
 class DiscordSimulator(InteractionControl):
     """A local Discord (REST, gateway, CDN) on 127.0.0.1 that the unmodified discord.py client talks to."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, clock: Clock | None = None) -> None:
-        """``clock`` (anything with ``now()`` returning an aware datetime) dates messages and ids."""
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, *, clock: Clock | None = None,
+        resume_replay_limit: int = DEFAULT_REPLAY_LIMIT,
+    ) -> None:
+        """``clock`` (anything with ``now()`` returning an aware datetime) dates messages and ids.
+        ``resume_replay_limit``: the events a session keeps for RESUME; a RESUME that missed more gets
+        INVALID_SESSION, as from Discord when its buffer no longer holds them."""
         self.host = host
         self.port = port
         self.world = World(clock)
-        self.gateway = Gateway(self.world)
+        self.gateway = Gateway(self.world, resume_replay_limit)
         self.world.gateway = self.gateway
         router = Router()
         self.rest = RestRoutes(self.world)

@@ -19,8 +19,10 @@ from discord_sim import DiscordSimulator, SimChannel, SimGuild, SimRole, SimUser
 
 
 @pytest.fixture
-async def sim(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[DiscordSimulator]:
-    async with DiscordSimulator() as simulator:
+async def sim(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[DiscordSimulator]:
+    """A started simulator; ``@pytest.mark.simulator(**options)`` passes constructor options to it."""
+    marker = request.node.get_closest_marker("simulator")
+    async with DiscordSimulator(**(marker.kwargs if marker else {})) as simulator:
         # The same two knobs the bot applies from DISCORD_API_BASE / DISCORD_GATEWAY_URL.
         monkeypatch.setattr(discord.http.Route, "BASE", simulator.api_base)
         monkeypatch.setattr(discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(simulator.gateway_url))
