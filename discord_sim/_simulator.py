@@ -23,7 +23,7 @@ from ._gateway import (
     MESSAGE_CONTENT,
     Gateway,
 )
-from ._http import FailureRule, HttpFront, RecordedRequest, Router
+from ._http import FailureRule, HttpFront, RecordedRequest, Router, SpecViolation
 from ._interactions import InteractionRoutes, resolve_target
 from ._rest import RestRoutes
 from ._state import (
@@ -136,6 +136,11 @@ class DiscordSimulator(InteractionControl):
     @property
     def unknown_routes(self) -> list[RecordedRequest]:
         return self.http.unknown_routes
+
+    @property
+    def spec_violations(self) -> list[SpecViolation]:
+        """Request bodies Discord's OpenAPI specification refuses (each was answered 400 50035)."""
+        return self.http.spec_violations
 
     @property
     def connected(self) -> bool:
