@@ -58,14 +58,15 @@ class OutboxRepository:
         )
 
     async def due(self, now: datetime, limit: int = 200) -> list[OutboxItem]:
-        async with self.db.conn.execute(
+        # On the read connection: a row of a transaction still open (that may yet fail) is not due.
+        async with self.db.reader.execute(
             "SELECT * FROM outbox WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?",
             (now.isoformat(), limit),
         ) as cur:
             return [_item(r) for r in await cur.fetchall()]
 
     async def next_due_at(self) -> datetime | None:
-        async with self.db.conn.execute(
+        async with self.db.reader.execute(
             "SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending'"
         ) as cur:
             row = await cur.fetchone()
@@ -90,7 +91,7 @@ class OutboxRepository:
             )
 
     async def counts(self, guild_id: int | None = None) -> dict[str, int]:
-        async with self.db.conn.execute(
+        async with self.db.reader.execute(
             "SELECT state, COUNT(*) FROM outbox WHERE ? IS NULL OR guild_id = ? GROUP BY state", (guild_id, guild_id)
         ) as cur:
             return {r[0]: r[1] for r in await cur.fetchall()}

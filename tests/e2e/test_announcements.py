@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
+
+import pytest
 
 from bot.announcer import MAX_ATTEMPTS
 from bot.app import AchievementsBot, running
 from bot.clock import FakeClock
 from bot.settings import Settings
 from bot.simulator import DiscordSimulator
+from bot.storage import NewAnnouncement
 from tests.e2e.activity_support import announcements, fields, settle, unlock_named, wait_stat
 from tests.e2e.conftest import Community
 
@@ -32,6 +36,17 @@ async def retry_due(bot: AchievementsBot, clock: FakeClock) -> int:
     """Let the backoff pass and run a delivery pass, as the announcer's loop would."""
     clock.advance(timedelta(hours=2))
     return await bot.announcer.deliver_due()
+
+
+def first_step_unlock(community: Community, member_id: int) -> NewAnnouncement:
+    """The announcement the recorder writes when a member earns First Step in #general."""
+    payload: dict[str, Any] = {
+        "achievement_id": "first-step", "name": "First Step", "description": "Send your first message.",
+        "points": 10, "hidden": False, "role_id": None, "total_points": 10,
+        "tier": {"name": "Beginner", "badge": "🥉"},
+        "next_tier": {"name": "Student", "badge": "🥈", "points": 100}, "tier_percent": 10,
+    }
+    return NewAnnouncement(community.id, member_id, "unlock", community.general.id, payload)
 
 
 # ------------------------------------------------------------------ what is posted
@@ -140,6 +155,28 @@ async def test_unlock_falls_back_to_the_system_channel_when_the_activity_channel
 
 
 # ------------------------------------------------------------------ delivery
+async def test_an_announcement_whose_transaction_fails_is_never_posted(
+    running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community, clock: FakeClock
+) -> None:
+    # A flush writes an unlock and its announcement, the announcer runs a pass meanwhile, and then the
+    # flush's COMMIT fails: the unlock never happened, so nothing may be announced (the flush retried
+    # would otherwise announce it a second time).
+    storage = running_bot.storage
+    await running_bot.recorder.guild(community.id)  # loaded, as it is once its members are active
+    delivery: asyncio.Task[int] | None = None
+    with pytest.raises(OSError, match="disk I/O error"):
+        async with storage.db.transaction() as conn:
+            await storage.outbox.add(conn, [first_step_unlock(community, community.alice.id)], clock.now())
+            delivery = asyncio.create_task(running_bot.announcer.deliver_due())
+            await simulator.wait_for(lambda: delivery.done() or simulator.requests_to("POST", MESSAGES))
+            raise OSError("disk I/O error")
+    assert delivery is not None
+    await delivery
+    await running_bot.announcer.wait_idle()
+    assert announcements(simulator, community.general.id) == []
+    assert await storage.outbox.counts() == {}
+
+
 async def test_a_rate_limited_post_is_retried_and_posted_once(
     running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community
 ) -> None:
