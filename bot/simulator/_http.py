@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -58,6 +59,9 @@ class FailureRule:
     retry_after: float
     times: int
     is_global: bool = False
+    # Set: the request is applied first and only its response is replaced (a response lost on the way back).
+    after_applying: bool = False
+    hold: asyncio.Event | None = None  # answer only once this is set
 
 
 @dataclass
@@ -197,11 +201,24 @@ class HttpFront:
         if injected is not None:
             return injected
         status, data = await route.handler(Call(request, record, args))
+        if status < 300 and (lost := self._lost_response(request.method, record.path)):
+            if lost.hold is not None:
+                await lost.hold.wait()
+            return lost.status, {"message": f"{lost.status}: Simulated server error", "code": 0}, {}
         return status, data, {}
+
+    def _lost_response(self, method: str, path: str) -> FailureRule | None:
+        for rule in self.failures:
+            if rule.after_applying and rule.times > 0 and rule.method in (method, "*") and rule.pattern.search(path):
+                rule.times -= 1
+                return rule
+        return None
 
     def _injected_failure(self, method: str, path: str) -> tuple[int, Any, dict[str, str]] | None:
         for rule in self.failures:
             if rule.times <= 0 or rule.method not in (method, "*") or not rule.pattern.search(path):
+                continue
+            if rule.after_applying:
                 continue
             rule.times -= 1
             if rule.status == 429:

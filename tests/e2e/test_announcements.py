@@ -13,8 +13,8 @@ from bot.announcer import MAX_ATTEMPTS
 from bot.app import AchievementsBot, running
 from bot.clock import FakeClock
 from bot.settings import Settings
-from bot.simulator import DiscordSimulator
-from bot.storage import NewAnnouncement
+from bot.simulator import DiscordSimulator, SimUser
+from bot.storage import NewAnnouncement, Storage
 from tests.e2e.activity_support import announcements, fields, settle, unlock_named, wait_stat
 from tests.e2e.conftest import Community
 
@@ -47,6 +47,21 @@ def first_step_unlock(community: Community, member_id: int) -> NewAnnouncement:
         "next_tier": {"name": "Student", "badge": "🥈", "points": 100}, "tier_percent": 10,
     }
     return NewAnnouncement(community.id, member_id, "unlock", community.general.id, payload)
+
+
+async def seven_students_earn_first_lesson(
+    bot: AchievementsBot, simulator: DiscordSimulator, community: Community
+) -> list[SimUser]:
+    """Seven members finish a lesson, then a moderator adds an achievement they all meet at once."""
+    members = [simulator.create_user(f"student{i}") for i in range(7)]
+    for member in members:
+        simulator.add_member(community.id, member.id)
+        await bot.management.add_stat(community.id, community.moderator.id, member.id, "lessons_finished", 1)
+    await bot.management.add_achievement(
+        community.id, community.moderator.id, name="First Lesson", description="Finish a lesson.", points=10,
+        condition="lessons_finished >= 1",
+    )
+    return members
 
 
 # ------------------------------------------------------------------ what is posted
@@ -220,6 +235,60 @@ async def test_a_server_error_is_retried_with_backoff_and_posted_once(
     assert await running_bot.storage.outbox.counts() == {"sent": 1}
 
 
+async def test_a_post_whose_502_answer_was_lost_after_discord_created_it_appears_once(
+    running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community
+) -> None:
+    simulator.lose_next_response("POST", MESSAGES, status=502)
+    await post(simulator, community.general.id, community.alice.id)
+    await wait_announced(simulator, community.general.id, "First Step")
+    await settle(simulator, running_bot)
+    assert len(simulator.requests_to("POST", MESSAGES)) == 2  # discord.py retried the 502 itself
+    assert len(announcements(simulator, community.general.id)) == 1
+    assert await running_bot.storage.outbox.counts() == {"sent": 1}
+
+
+async def test_a_post_whose_503_answer_was_lost_after_discord_created_it_appears_once_when_retried(
+    running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community, clock: FakeClock
+) -> None:
+    simulator.lose_next_response("POST", MESSAGES, status=503)
+    await post(simulator, community.general.id, community.alice.id)
+    await wait_announced(simulator, community.general.id, "First Step")
+    await running_bot.announcer.wait_idle()
+    assert (await running_bot.storage.outbox.counts()).get("pending") == 1  # the bot saw only the 503
+
+    clock.advance(timedelta(seconds=10))  # the first retry's backoff, well within Discord's nonce window
+    await running_bot.announcer.deliver_due()
+    assert len(simulator.requests_to("POST", MESSAGES)) == 2
+    assert len(announcements(simulator, community.general.id)) == 1
+    assert await running_bot.storage.outbox.counts() == {"sent": 1}
+
+
+async def test_a_digest_posted_just_before_the_bot_stopped_is_not_posted_again_after_a_restart(
+    simulator: DiscordSimulator, community: Community, bot_settings: Settings, clock: FakeClock
+) -> None:
+    answer = asyncio.Event()  # Discord creates the digest; its answer reaches nobody
+    simulator.lose_next_response("POST", MESSAGES, status=503, hold=answer)
+    try:
+        async with running(bot_settings, clock=clock, ready_timeout=15, guild_ready_timeout=0.1) as bot:
+            await seven_students_earn_first_lesson(bot, simulator, community)
+            await simulator.wait_for(lambda: announcements(simulator, community.general.id))
+            # Stopping now cancels the post in flight: the bot never learns it was posted, as after kill -9.
+    finally:
+        answer.set()
+    stopped = await Storage.open(bot_settings.database_path)
+    try:
+        assert (await stopped.outbox.counts()).get("pending") == 7  # not marked sent
+    finally:
+        await stopped.close()
+
+    async with running(bot_settings, clock=clock, ready_timeout=15, guild_ready_timeout=0.1) as bot:
+        await simulator.wait_for(lambda: len(simulator.requests_to("POST", MESSAGES)) >= 2)
+        await settle(simulator, bot)
+        assert await bot.storage.outbox.counts() == {"sent": 7}
+    [digest] = announcements(simulator, community.general.id)
+    assert digest["embeds"][0]["title"] == "🏆 7 new achievements and tiers"
+
+
 async def test_delivery_passes_running_at_once_post_each_announcement_once(
     running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community, clock: FakeClock
 ) -> None:
@@ -282,14 +351,7 @@ async def test_pending_announcements_are_posted_once_after_a_restart(
 async def test_many_unlocks_at_once_are_posted_as_one_digest(
     running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community
 ) -> None:
-    members = [simulator.create_user(f"student{i}") for i in range(7)]
-    for member in members:
-        simulator.add_member(community.id, member.id)
-        await running_bot.management.add_stat(community.id, community.moderator.id, member.id, "lessons_finished", 1)
-    await running_bot.management.add_achievement(
-        community.id, community.moderator.id, name="First Lesson", description="Finish a lesson.", points=10,
-        condition="lessons_finished >= 1",
-    )
+    members = await seven_students_earn_first_lesson(running_bot, simulator, community)
     [digest] = await simulator.wait_for(lambda: announcements(simulator, community.general.id))
     await settle(simulator, running_bot)
 
