@@ -289,6 +289,34 @@ async def test_a_digest_posted_just_before_the_bot_stopped_is_not_posted_again_a
     assert digest["embeds"][0]["title"] == "🏆 7 new achievements and tiers"
 
 
+async def test_an_unlock_waiting_for_a_retry_is_dropped_when_its_achievement_is_removed(
+    running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community, clock: FakeClock
+) -> None:
+    simulator.fail_next("POST", MESSAGES, status=503)
+    await post(simulator, community.general.id, community.alice.id)
+    await simulator.wait_for(lambda: simulator.requests_to("POST", MESSAGES))
+    await running_bot.announcer.wait_idle()
+    await running_bot.management.remove_achievement(community.id, community.moderator.id, "first-step")
+
+    assert await retry_due(running_bot, clock) == 0
+    assert announcements(simulator, community.general.id) == []
+    assert await running_bot.storage.outbox.counts() == {"dropped": 1}
+
+
+async def test_an_unlock_waiting_for_a_retry_is_dropped_when_it_is_revoked(
+    running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community, clock: FakeClock
+) -> None:
+    simulator.fail_next("POST", MESSAGES, status=503)
+    await post(simulator, community.general.id, community.alice.id)
+    await simulator.wait_for(lambda: simulator.requests_to("POST", MESSAGES))
+    await running_bot.announcer.wait_idle()
+    await running_bot.management.revoke(community.id, community.moderator.id, community.alice.id, "first-step")
+
+    assert await retry_due(running_bot, clock) == 0
+    assert announcements(simulator, community.general.id) == []
+    assert await running_bot.storage.outbox.counts() == {"dropped": 1}
+
+
 async def test_delivery_passes_running_at_once_post_each_announcement_once(
     running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community, clock: FakeClock
 ) -> None:
