@@ -15,7 +15,8 @@ from bot.render import DigestLine, digest_embed, mention, tier_embed, unlock_emb
 from bot.storage.outbox import OutboxItem
 
 if TYPE_CHECKING:
-    from bot.app import AchievementsBot
+    from bot.clock import Clock
+    from bot.storage import Storage
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +39,16 @@ def backoff(attempts: int, base: float) -> timedelta:
 
 
 class Announcer:
-    def __init__(self, bot: AchievementsBot, *, base_delay: float = 2.0, poll_interval: float = 5.0) -> None:
-        self.bot = bot
-        self.storage = bot.storage
-        self.clock = bot.clock
+    """Uses of the Discord client only its guild cache, its user and readiness; the announce channel comes
+    from storage. It depends on neither the bot class nor the recorder."""
+
+    def __init__(
+        self, client: discord.Client, storage: Storage, clock: Clock, *, base_delay: float = 2.0,
+        poll_interval: float = 5.0,
+    ) -> None:
+        self.client = client
+        self.storage = storage
+        self.clock = clock
         self.base_delay = base_delay
         self.poll_interval = poll_interval
         self._wake = asyncio.Event()
@@ -68,7 +75,7 @@ class Announcer:
         self._wake.set()
 
     async def _loop(self) -> None:
-        await self.bot.wait_until_ready()
+        await self.client.wait_until_ready()
         while True:
             # A first pass as soon as the bot is ready: announcements left pending by the last run go out now.
             self._wake.clear()
@@ -109,7 +116,7 @@ class Announcer:
         return posted
 
     async def _deliver_guild(self, guild_id: int, items: Sequence[OutboxItem]) -> int:
-        guild = self.bot.get_guild(guild_id)
+        guild = self.client.get_guild(guild_id)
         if guild is None:
             # Not in the cache: the bot left, or the guild is not loaded yet after a reconnect.
             for item in items:
@@ -153,9 +160,9 @@ class Announcer:
 
     async def _channels(self, guild: discord.Guild, item: OutboxItem) -> list[discord.abc.Messageable]:
         """Where to post, in order: the announce channel, the activity's channel, the system channel."""
-        state = await self.bot.recorder.guild(guild.id)
+        settings = await self.storage.guilds.get(guild.id)
         ids = [
-            state.settings.announce_channel_id,
+            settings.announce_channel_id if settings else None,
             item.channel_id,
             guild.system_channel.id if guild.system_channel else None,
         ]
@@ -255,7 +262,7 @@ class Announcer:
                 problem = f"giving @{role.name} failed: HTTP {exc.status}"
         log.warning("guild %s: %s", guild.id, problem)
         async with self.storage.db.transaction() as conn:
-            await self.storage.audit.add(conn, guild.id, self.bot.user.id if self.bot.user else 0,
+            await self.storage.audit.add(conn, guild.id, self.client.user.id if self.client.user else 0,
                                          "reward-role-failed", problem, self.clock.now())
 
     async def wait_idle(self) -> None:
