@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -70,6 +71,9 @@ class FailureRule:
     retry_after: float
     times: int
     is_global: bool = False
+    # Set: the request is applied first and only its response is replaced (a response lost on the way back).
+    after_applying: bool = False
+    hold: asyncio.Event | None = None  # answer only once this is set
 
 
 @dataclass
@@ -213,6 +217,10 @@ class HttpFront:
         if invalid is not None:
             raise invalid
         status, data = await route.handler(Call(request, record, args))
+        if status < 300 and (lost := self._lost_response(request.method, record.path)):
+            if lost.hold is not None:
+                await lost.hold.wait()
+            return lost.status, {"message": f"{lost.status}: Simulated server error", "code": 0}, {}
         return status, data, {}
 
     def _check_body(self, request: web.Request, record: RecordedRequest, route: Route) -> ApiError | None:
@@ -230,9 +238,18 @@ class HttpFront:
         self.spec_violations.append(SpecViolation(request.method, record.path, record.json, errors))
         return ApiError(400, 50035, "Invalid Form Body", errors)
 
+    def _lost_response(self, method: str, path: str) -> FailureRule | None:
+        for rule in self.failures:
+            if rule.after_applying and rule.times > 0 and rule.method in (method, "*") and rule.pattern.search(path):
+                rule.times -= 1
+                return rule
+        return None
+
     def _injected_failure(self, method: str, path: str) -> tuple[int, Any, dict[str, str]] | None:
         for rule in self.failures:
             if rule.times <= 0 or rule.method not in (method, "*") or not rule.pattern.search(path):
+                continue
+            if rule.after_applying:
                 continue
             rule.times -= 1
             if rule.status == 429:

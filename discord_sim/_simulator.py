@@ -367,6 +367,15 @@ class DiscordSimulator(InteractionControl):
         rule = FailureRule(method.upper(), re.compile(path_regex), status, retry_after, times, is_global)
         self.http.failures.append(rule)
 
+    def lose_next_response(
+        self, method: str, path_regex: str, status: int = 502, times: int = 1, *, hold: asyncio.Event | None = None,
+    ) -> None:
+        """Apply the next ``times`` matching API requests (the message is created), then answer ``status``
+        instead of their result, as when Discord's edge loses a response. With ``hold``, answer only once
+        it is set: a test can stop the bot while its request is in flight."""
+        rule = FailureRule(method.upper(), re.compile(path_regex), status, 0.0, times, after_applying=True, hold=hold)
+        self.http.failures.append(rule)
+
     def requests_to(self, method: str, path_regex: str) -> list[RecordedRequest]:
         pattern = re.compile(path_regex)
         return [r for r in self.requests if r.method == method.upper() and pattern.search(r.path)]

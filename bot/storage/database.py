@@ -57,6 +57,7 @@ class Database:
         self.conn = conn
         self.path = path
         self._write_lock = asyncio.Lock()
+        self._reader: aiosqlite.Connection | None = None
 
     @classmethod
     async def open(cls, path: Path, migrations: list[tuple[int, str, str]] | None = None) -> Database:
@@ -84,7 +85,37 @@ class Database:
 
     async def close(self) -> None:
         async with self._write_lock:
+            if self._reader is not None:
+                await self._reader.close()
             await self.conn.close()
+
+    async def open_reader(self) -> None:
+        """Open the connection behind `reader`. Call once, after `open()` has migrated the schema."""
+        if str(self.path) == ":memory:":
+            raise StorageError("a separate read connection needs a database file, not :memory:")
+        try:
+            reader = await aiosqlite.connect(self.path, isolation_level=None)
+        except Exception as exc:
+            raise StorageError(f"cannot open the database {self.path} for reading: {exc}") from exc
+        try:
+            reader.row_factory = aiosqlite.Row
+            await reader.execute("PRAGMA query_only = ON")
+            await reader.execute("PRAGMA busy_timeout = 5000")
+        except BaseException:
+            await reader.close()
+            raise
+        self._reader = reader
+
+    @property
+    def reader(self) -> aiosqlite.Connection:
+        """A second connection for reads that must see only committed data.
+
+        Reads on `conn` share the writer's transaction: while a batch is written but not yet committed
+        they see its rows, which a failed COMMIT then takes back. In WAL mode this connection sees only
+        committed data, never blocks the writer, and needs no lock (as a pool connection would not)."""
+        if self._reader is None:
+            raise RuntimeError("Database.open_reader() was not called")
+        return self._reader
 
     async def schema_version(self) -> int:
         async with self.conn.execute("PRAGMA user_version") as cursor:
