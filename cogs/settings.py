@@ -110,6 +110,14 @@ class SettingsCommands(commands.Cog):
         state = await self.bot.recorder.guild(guild_id)
         s = state.settings
         embed = discord.Embed(title="Settings", colour=discord.Colour.blurple())
+        health = self.bot.storage.db.write_health
+        if health.failing_since is not None:
+            embed.colour = discord.Colour.red()
+            embed.description = clip(
+                f"⚠️ **The database is refusing writes** since {discord.utils.format_dt(health.failing_since, 'R')} "
+                f"({plural(health.failures, 'failed attempt')}; last error: `{health.last_error}`). New activity "
+                "and changes are not being saved: they are kept in memory and retried. Ask the bot's operator to "
+                "check the database file, its folder and the disk.", 4096)
         embed.add_field(name="Announcements",
                         value=f"<#{s.announce_channel_id}>" if s.announce_channel_id else "where the activity happened")
         embed.add_field(name="Timezone", value=s.timezone)

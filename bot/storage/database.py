@@ -7,8 +7,11 @@ import contextlib
 import logging
 import re
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
@@ -118,14 +121,34 @@ def _checked(found: list[tuple[int, str, str]]) -> list[tuple[int, str, str]]:
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class WriteHealth:
+    """Whether writes reach the database: since when they fail, how often, and the last error."""
+
+    failing_since: datetime | None = None
+    failures: int = 0
+    last_error: str | None = None
+
+    @property
+    def failing(self) -> bool:
+        return self.failing_since is not None
+
+
 class Database:
     """One aiosqlite connection in autocommit mode; writes go through `transaction()`, which
-    serialises writers so that no coroutine's statements land inside another's transaction."""
+    serialises writers so that no coroutine's statements land inside another's transaction.
+
+    It also keeps the health of writes: a database that turns read-only (or full, or unreachable) while the
+    bot runs must not look healthy while nothing is saved, so failures are counted, logged and shown."""
+
+    reminder_interval = 60.0  # seconds between "still failing" log lines
 
     def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
         self.conn = conn
         self.path = path
         self._write_lock = asyncio.Lock()
+        self.write_health = WriteHealth()
+        self._reminded_at = 0.0
 
     @classmethod
     async def open(cls, path: Path, migrations: list[tuple[int, str, str]] | None = None) -> Database:
@@ -243,20 +266,52 @@ class Database:
         async with self._write_lock:
             try:
                 await self._settled("BEGIN IMMEDIATE")
-            except BaseException:
+            except BaseException as exc:
+                self._write_failed(exc)
                 await self._roll_back_if_open()
                 raise
             try:
                 yield self.conn
-            except BaseException:
+            except BaseException as exc:
+                self._write_failed(exc)
                 await self._roll_back_if_open()
                 raise
             try:
                 await self._settled("COMMIT")
-            except BaseException:
+            except BaseException as exc:
+                self._write_failed(exc)
                 # A failed COMMIT (disk full, I/O error) leaves the transaction open: close it.
                 await self._roll_back_if_open()
                 raise
+            self._write_succeeded()
+
+    def _write_failed(self, exc: BaseException) -> None:
+        """Count a write refused by the database itself (read-only, full, locked, I/O); a caller's own error
+        or a constraint it broke says nothing about the database's health."""
+        if not (isinstance(exc, sqlite3.Error) and _ENVIRONMENT.match(getattr(exc, "sqlite_errorname", ""))):
+            return
+        health = self.write_health
+        now = time.monotonic()
+        if not health.failing:
+            self.write_health = WriteHealth(datetime.now(UTC), 1, str(exc))
+            self._reminded_at = now
+            log.error("database writes are failing: %s (%s); nothing new is saved until they succeed. Pending "
+                      "changes are kept in memory and retried: check the database file %s, its folder and the disk",
+                      exc, getattr(exc, "sqlite_errorname", "?"), self.path)
+            return
+        self.write_health = WriteHealth(health.failing_since, health.failures + 1, str(exc))
+        if now - self._reminded_at >= self.reminder_interval:
+            self._reminded_at = now
+            log.error("database writes still failing: %d failed attempts since %s, last: %s",
+                      health.failures + 1, health.failing_since.isoformat(timespec="seconds")
+                      if health.failing_since else "?", exc)
+
+    def _write_succeeded(self) -> None:
+        health = self.write_health
+        if health.failing:
+            self.write_health = WriteHealth()
+            log.info("database writes succeed again after %d failed attempts since %s", health.failures,
+                     health.failing_since.isoformat(timespec="seconds") if health.failing_since else "?")
 
     async def committed(self, write: Callable[[aiosqlite.Connection], Awaitable[None]]) -> None:
         """Run `write` in a transaction that a cancel of the caller cannot cut short: the caller's cancel
