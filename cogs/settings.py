@@ -30,6 +30,12 @@ def guild_id_of(interaction: discord.Interaction) -> int:
     return interaction.guild_id
 
 
+async def defer_privately(interaction: discord.Interaction) -> None:
+    """Acknowledge at once, privately: the write that follows may wait for the database longer than Discord's
+    3 s reply deadline (another guild's long transaction), and the change would be made with no reply seen."""
+    await interaction.response.defer(ephemeral=True, thinking=True)
+
+
 class SettingsCommands(commands.Cog):
     settings = app_commands.Group(
         name="settings", description="Configure the achievements bot for this server",
@@ -46,6 +52,7 @@ class SettingsCommands(commands.Cog):
                                channel: discord.TextChannel | None = None) -> None:
         """Choose the channel for unlock and tier announcements."""
         guild_id = guild_id_of(interaction)
+        await defer_privately(interaction)
         if channel is not None:
             perms = channel.permissions_for(channel.guild.me)
             if not (perms.view_channel and perms.send_messages and perms.embed_links):
@@ -56,7 +63,7 @@ class SettingsCommands(commands.Cog):
         await self.management.update_settings(guild_id, interaction.user.id,
                                               announce_channel_id=channel.id if channel else None)
         where = channel.mention if channel else "the channel where the activity happened"
-        await interaction.response.send_message(f"📣 Announcements now go to {where}.", ephemeral=True)
+        await interaction.followup.send(f"📣 Announcements now go to {where}.", ephemeral=True)
 
     async def timezone_autocomplete(self, _interaction: discord.Interaction,
                                     current: str) -> list[app_commands.Choice[str]]:
@@ -70,10 +77,11 @@ class SettingsCommands(commands.Cog):
     async def timezone(self, interaction: discord.Interaction, timezone: str) -> None:
         """Set the server's timezone: local days, streaks, midnight rollover and time-of-day achievements."""
         guild_id = guild_id_of(interaction)
+        await defer_privately(interaction)
         await self.management.update_settings(guild_id, interaction.user.id, timezone=timezone)
         state = await self.bot.recorder.guild(guild_id)
         local = self.bot.clock.now().astimezone(state.tz)
-        await interaction.response.send_message(
+        await interaction.followup.send(
             f"🕛 Timezone set to **{state.settings.timezone}** (local time now {local:%Y-%m-%d %H:%M}). "
             "The day rolls over at local midnight.", ephemeral=True,
         )
@@ -86,22 +94,24 @@ class SettingsCommands(commands.Cog):
                         min_length: app_commands.Range[int, 0, 200] = 0) -> None:
         """Stop message floods from farming counts."""
         guild_id = guild_id_of(interaction)
+        await defer_privately(interaction)
         await self.management.update_settings(guild_id, interaction.user.id, anti_spam_cooldown=cooldown,
                                               anti_spam_min_length=min_length)
         state = "off" if not (cooldown or min_length) else f"cooldown {cooldown} s, minimum length {min_length}"
         note = ""
         if min_length and not self.bot.intents.message_content:
             note = "\n⚠️ The minimum length needs the message content intent, which this bot does not have."
-        await interaction.response.send_message(f"🛡️ Anti-spam: {state}.{note}", ephemeral=True)
+        await interaction.followup.send(f"🛡️ Anti-spam: {state}.{note}", ephemeral=True)
 
     @settings.command(name="cards")
     @app_commands.describe(enabled="Show /profile as a picture card (on) or as text only (off)")
     async def cards(self, interaction: discord.Interaction, enabled: bool) -> None:
         """Turn the profile card images of /profile on or off."""
         guild_id = guild_id_of(interaction)
+        await defer_privately(interaction)
         await self.management.update_settings(guild_id, interaction.user.id, cards_enabled=enabled)
         state = "on: /profile shows a picture card" if enabled else "off: /profile shows text only"
-        await interaction.response.send_message(f"🖼️ Profile cards {state}.", ephemeral=True)
+        await interaction.followup.send(f"🖼️ Profile cards {state}.", ephemeral=True)
 
     @settings.command(name="show")
     async def show(self, interaction: discord.Interaction) -> None:
