@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import csv
-import gzip
-import io
-import json
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord import app_commands
@@ -45,6 +40,7 @@ class SettingsCommands(commands.Cog):
     def __init__(self, bot: AchievementsBot) -> None:
         self.bot = bot
         self.management = bot.management
+        self.exporting: set[int] = set()  # guilds with an export running: one at a time each
 
     @settings.command(name="announce-channel")
     @app_commands.describe(channel="Where unlocks are announced; leave empty to post where the activity happened")
@@ -181,43 +177,26 @@ class SettingsCommands(commands.Cog):
     async def export(self, interaction: discord.Interaction, format: Literal["json", "csv"] = "json") -> None:
         """Download this server's data: settings, achievements, tiers and every member's stats."""
         guild_id = guild_id_of(interaction)
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        data = await self.management.export(guild_id)
-        # Serialising a large guild is long CPU work: never on the event loop.
-        payload, filename = await asyncio.to_thread(encode_export, data, format, guild_id)
-        limit = interaction.guild.filesize_limit if interaction.guild else DEFAULT_UPLOAD_LIMIT
-        if len(payload) > limit:
-            raise UserFacingError(
-                f"The export is {len(payload) / 2**20:.1f} MiB even compressed, over Discord's "
-                f"{limit / 2**20:.0f} MiB upload limit for this server."
-            )
-        file = discord.File(io.BytesIO(payload), filename=filename)
-        await interaction.followup.send(f"📦 Export of {plural(len(data['members']), 'member')}.", file=file,
-                                        ephemeral=True)
+        # Checked and taken with no await in between: two clicks cannot both start an export.
+        if guild_id in self.exporting:
+            raise UserFacingError("An export of this server is already running: wait for its file, then try again.")
+        self.exporting.add(guild_id)
+        try:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            limit = interaction.guild.filesize_limit if interaction.guild else DEFAULT_UPLOAD_LIMIT
+            export = await self.management.export(guild_id, format, upload_limit=limit)
+            try:
+                await interaction.followup.send(f"📦 Export of {plural(export.members, 'member')}.",
+                                                file=discord.File(export.path, filename=export.filename),
+                                                ephemeral=True)
+            finally:
+                export.discard()
+        finally:
+            self.exporting.discard(guild_id)
 
 
 DEFAULT_UPLOAD_LIMIT = 10 * 2**20
-COMPRESS_OVER = 8 * 2**20
 
-
-def encode_export(data: dict[str, Any], format: str, guild_id: int) -> tuple[bytes, str]:
-    """The export file's bytes and name; gzip-compressed when it would be too big to upload as it is."""
-    if format == "json":
-        payload = json.dumps(data, indent=2, ensure_ascii=False).encode()
-    else:
-        buffer = io.StringIO()
-        columns = ["member_id", "messages", "reactions_given", "reactions_received", "logins", "streak",
-                   "best_streak", "points", "achievements", "last_active_date", "in_guild", "custom", "unlocks"]
-        writer = csv.DictWriter(buffer, fieldnames=columns)
-        writer.writeheader()
-        for row in data["members"]:
-            writer.writerow({**row, "custom": json.dumps(row["custom"]),
-                             "unlocks": " ".join(u["achievement_id"] for u in row["unlocks"])})
-        payload = buffer.getvalue().encode()
-    filename = f"achievements-{guild_id}.{format}"
-    if len(payload) > COMPRESS_OVER:
-        return gzip.compress(payload), filename + ".gz"
-    return payload, filename
 
 async def setup(bot: AchievementsBot) -> None:
     await bot.add_cog(SettingsCommands(bot))

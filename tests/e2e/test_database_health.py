@@ -1,9 +1,10 @@
 """A database that stops taking writes while the bot runs: the bot says so in /settings show, keeps what it
 could not save, and saves it once writes work again.
 
-Writes are made to fail with `PRAGMA query_only = ON` on the bot's own connection. SQLite then refuses every
-write with SQLITE_READONLY, exactly as it does for a file, folder or mount made read-only after start, while
-reads go on; it also works as root, whom chmod cannot stop. `query_only = OFF` is the operator fixing it.
+Writes are made to fail with `PRAGMA query_only = ON` on the bot's own connection (see `set_read_only`): SQLite
+then refuses every write with SQLITE_READONLY, exactly as it does for a file, folder or mount made read-only after
+start, while reads go on; it also works as root, whom chmod cannot stop. `query_only = OFF` is the operator
+fixing it.
 """
 
 from __future__ import annotations
@@ -14,10 +15,7 @@ from bot.app import AchievementsBot
 from bot.simulator import DiscordSimulator
 from tests.e2e.activity_support import wait_stat
 from tests.e2e.conftest import Community
-
-
-async def set_read_only(bot: AchievementsBot, read_only: bool) -> None:
-    await bot.storage.db.conn.execute(f"PRAGMA query_only = {'ON' if read_only else 'OFF'}")
+from tests.e2e.database_support import set_read_only
 
 
 async def settings_show(simulator: DiscordSimulator, community: Community) -> dict[str, Any]:

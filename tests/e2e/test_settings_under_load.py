@@ -7,9 +7,6 @@ the command must have acknowledged the interaction (a private deferral) by then,
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -17,28 +14,10 @@ import pytest
 from bot.app import AchievementsBot
 from bot.simulator import DiscordSimulator
 from tests.e2e.conftest import Community
+from tests.e2e.database_support import database_busy
 
 DEFERRED = 5
 EPHEMERAL = 64
-
-
-@asynccontextmanager
-async def database_busy(bot: AchievementsBot) -> AsyncIterator[None]:
-    """Another writer holds the database's write lock until the block ends."""
-    holding, release = asyncio.Event(), asyncio.Event()
-
-    async def hold() -> None:
-        async with bot.storage.db.transaction():
-            holding.set()
-            await release.wait()
-
-    holder = asyncio.create_task(hold())
-    await holding.wait()
-    try:
-        yield
-    finally:
-        release.set()
-        await holder
 
 
 @pytest.mark.parametrize(("command", "options", "reply"), [
