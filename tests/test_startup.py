@@ -64,7 +64,7 @@ def folder() -> Iterator[Path]:
     for sub in (path, *path.rglob("*")):
         if sub.is_dir():
             sub.chmod(0o777)
-    subprocess.run(["rm", "-rf", str(path)], check=False)
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
