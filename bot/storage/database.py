@@ -310,7 +310,8 @@ class Database:
         health = self.write_health
         if health.failing:
             self.write_health = WriteHealth()
-            log.info("database writes succeed again after %d failed attempts since %s", health.failures,
+            log.info("database writes succeed again after %d failed %s since %s", health.failures,
+                     "attempt" if health.failures == 1 else "attempts",
                      health.failing_since.isoformat(timespec="seconds") if health.failing_since else "?")
 
     async def committed(self, write: Callable[[aiosqlite.Connection], Awaitable[None]]) -> None:
