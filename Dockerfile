@@ -20,6 +20,7 @@ RUN mkdir -p bot cogs migrations \
 
 COPY bot ./bot
 COPY cogs ./cogs
+COPY discord_sim ./discord_sim
 COPY migrations ./migrations
 RUN pip install --no-deps . && mkdir -p /app/data && chown -R bot:bot /app/data
 

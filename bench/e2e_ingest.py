@@ -318,7 +318,7 @@ async def measure_client(
     kind: str, members: int, events: int, workdir: Path, profile: str | None = None
 ) -> ClientFigures:
     """A fresh simulator with one guild of `members` members, a client process of `kind`, one flood."""
-    from bot.simulator import DiscordSimulator
+    from discord_sim import DiscordSimulator
 
     async with DiscordSimulator() as sim:
         guild = sim.create_guild("Benchmark Guild")

@@ -15,7 +15,8 @@ from bot.render import DigestLine, digest_embed, mention, tier_embed, unlock_emb
 from bot.storage.outbox import OutboxItem
 
 if TYPE_CHECKING:
-    from bot.app import AchievementsBot
+    from bot.clock import Clock
+    from bot.storage import Storage
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +39,16 @@ def backoff(attempts: int, base: float) -> timedelta:
 
 
 class Announcer:
-    def __init__(self, bot: AchievementsBot, *, base_delay: float = 2.0, poll_interval: float = 5.0) -> None:
-        self.bot = bot
-        self.storage = bot.storage
-        self.clock = bot.clock
+    """Uses of the Discord client only its guild cache, its user and readiness; the announce channel comes
+    from storage. It depends on neither the bot class nor the recorder."""
+
+    def __init__(
+        self, client: discord.Client, storage: Storage, clock: Clock, *, base_delay: float = 2.0,
+        poll_interval: float = 5.0,
+    ) -> None:
+        self.client = client
+        self.storage = storage
+        self.clock = clock
         self.base_delay = base_delay
         self.poll_interval = poll_interval
         self._wake = asyncio.Event()
@@ -68,7 +75,7 @@ class Announcer:
         self._wake.set()
 
     async def _loop(self) -> None:
-        await self.bot.wait_until_ready()
+        await self.client.wait_until_ready()
         while True:
             # A first pass as soon as the bot is ready: announcements left pending by the last run go out now.
             self._wake.clear()
@@ -102,33 +109,60 @@ class Announcer:
             by_guild: dict[int, list[OutboxItem]] = defaultdict(list)
             for item in items:
                 by_guild[item.guild_id].append(item)
-            for guild_items in by_guild.values():
-                posted += await self._deliver_guild(guild_items)
+            for guild_id, guild_items in by_guild.items():
+                posted += await self._deliver_guild(guild_id, guild_items)
             if len(items) < 200:
                 break
         return posted
 
-    async def _deliver_guild(self, items: Sequence[OutboxItem]) -> int:
-        guild = self.bot.get_guild(items[0].guild_id)
+    async def _deliver_guild(self, guild_id: int, items: Sequence[OutboxItem]) -> int:
+        guild = self.client.get_guild(guild_id)
         if guild is None:
             # Not in the cache: the bot left, or the guild is not loaded yet after a reconnect.
             for item in items:
-                await self._retry(item, "the guild is not available")
+                await self._retry([item], "the guild is not available")
+            return 0
+        posted = 0
+        for post_key in await self._posts(items):
+            posted += await self._deliver_post(guild, post_key, await self.storage.outbox.post(post_key))
+        return posted
+
+    async def _posts(self, items: Sequence[OutboxItem]) -> list[str]:
+        """The posts carrying `items`: those claimed by an earlier attempt, then new ones for the rest
+        (one digest when there are many, else one post each)."""
+        keys = list(dict.fromkeys(item.post_key for item in items if item.post_key is not None))
+        fresh = [item.id for item in items if item.post_key is None]
+        if fresh:
+            groups = [fresh] if len(fresh) > DIGEST_THRESHOLD else [[item_id] for item_id in fresh]
+            keys += await self.storage.outbox.claim(groups)
+        return keys
+
+    async def _deliver_post(self, guild: discord.Guild, post_key: str, items: Sequence[OutboxItem]) -> int:
+        """Send one post; the same post (same items, same nonce) however often it is retried."""
+        gone = await self.storage.outbox.orphaned([item.id for item in items])
+        if gone:
+            log.info("guild %s: dropping %d announcements of achievements removed or taken back",
+                     guild.id, len(gone))
+            await self.storage.outbox.drop(gone, "the achievement was removed or taken back before it was posted")
+            items = [item for item in items if item.id not in gone]
+        if not items:
             return 0
         for item in items:
             await self._grant_role(guild, item)
-        if len(items) > DIGEST_THRESHOLD:
-            return await self._post_digest(guild, items)
-        posted = 0
-        for item in items:
-            posted += await self._post_one(guild, item)
-        return posted
+        if len(items) == 1:
+            sent = await self._post_one(guild, post_key, items[0])
+        else:
+            sent = await self._post_digest(guild, post_key, items)
+        if not sent:
+            return 0
+        await self.storage.outbox.mark_sent([item.id for item in items])
+        return len(items)
 
     async def _channels(self, guild: discord.Guild, item: OutboxItem) -> list[discord.abc.Messageable]:
         """Where to post, in order: the announce channel, the activity's channel, the system channel."""
-        state = await self.bot.recorder.guild(guild.id)
+        settings = await self.storage.guilds.get(guild.id)
         ids = [
-            state.settings.announce_channel_id,
+            settings.announce_channel_id if settings else None,
             item.channel_id,
             guild.system_channel.id if guild.system_channel else None,
         ]
@@ -143,38 +177,39 @@ class Announcer:
                 found.append(channel)
         return found
 
-    async def _send(self, guild: discord.Guild, item: OutboxItem, **kwargs: object) -> bool:
+    async def _send(self, guild: discord.Guild, post_key: str, items: Sequence[OutboxItem], **kwargs: object) -> bool:
+        """Post in the first channel that takes it. The post's key is the nonce, with enforce_nonce (which
+        discord.py 2.5+ sends with every nonce): if an earlier attempt was created but its answer was lost
+        (a 5xx, a timeout, a crash before marking it sent), Discord returns that message instead of
+        creating a second one. Discord keeps nonces for a few minutes; retries start 2 s apart."""
         errors: list[str] = []
-        channels = await self._channels(guild, item)
+        channels = await self._channels(guild, items[0])
         for channel in channels:
             try:
-                await channel.send(**kwargs)  # type: ignore[call-overload]
+                await channel.send(nonce=post_key, **kwargs)  # type: ignore[call-overload]
                 return True
             except (discord.Forbidden, discord.NotFound) as exc:
                 errors.append(f"#{getattr(channel, 'name', channel)}: {exc.text or exc}")
             except discord.HTTPException as exc:  # 429 after discord.py's own retries, 5xx
                 errors.append(f"#{getattr(channel, 'name', channel)}: HTTP {exc.status}")
                 break  # Discord is struggling: try again later rather than spreading to other channels
-        await self._retry(item, "; ".join(errors) or "no channel to post in")
+        await self._retry(items, "; ".join(errors) or "no channel to post in")
         return False
 
-    async def _post_one(self, guild: discord.Guild, item: OutboxItem) -> int:
+    async def _post_one(self, guild: discord.Guild, post_key: str, item: OutboxItem) -> bool:
         if item.kind == "unlock":
             holders = await self.storage.members.holders(guild.id, str(item.payload["achievement_id"]))
             members = max(await self.storage.members.count(guild.id), humans_in(guild), holders, 1)
             embed = unlock_embed(item.payload, holders, members)
         else:
             embed = tier_embed(item.payload)
-        sent = await self._send(
-            guild, item, content=mention(item.member_id), embed=embed,
+        return await self._send(
+            guild, post_key, [item], content=mention(item.member_id), embed=embed,
             allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, replied_user=False,
                                                      users=[discord.Object(item.member_id)]),
         )
-        if sent:
-            await self.storage.outbox.mark_sent([item.id])
-        return int(sent)
 
-    async def _post_digest(self, guild: discord.Guild, items: Sequence[OutboxItem]) -> int:
+    async def _post_digest(self, guild: discord.Guild, post_key: str, items: Sequence[OutboxItem]) -> bool:
         lines = []
         for item in items:
             if item.kind == "unlock":
@@ -185,29 +220,24 @@ class Announcer:
                 text = f"reached {tier['badge']} **{discord.utils.escape_markdown(str(tier['name']))}**"
             lines.append(DigestLine(item.member_id, text))
         members = list(dict.fromkeys(i.member_id for i in items))[:100]
-        sent = await self._send(
-            guild, items[0], embed=digest_embed(lines, len(items)),
+        return await self._send(
+            guild, post_key, items, embed=digest_embed(lines, len(items)),
             allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, replied_user=False,
                                                      users=[discord.Object(m) for m in members]),
         )
-        if sent:
-            await self.storage.outbox.mark_sent([i.id for i in items])
-            return len(items)
-        # _send scheduled a retry for the first item only; the rest follow it.
-        for item in items[1:]:
-            await self._retry(item, "digest not posted")
-        return 0
 
-    async def _retry(self, item: OutboxItem, error: str) -> None:
-        attempts = item.attempts + 1
+    async def _retry(self, items: Sequence[OutboxItem], error: str) -> None:
+        """The items of one post are retried, and given up, together."""
+        attempts = max(item.attempts for item in items) + 1
+        ids = [item.id for item in items]
+        guild_id = items[0].guild_id
         if attempts >= MAX_ATTEMPTS:
-            log.warning("guild %s: giving up announcement %s after %d attempts: %s",
-                        item.guild_id, item.id, attempts, error)
-            await self.storage.outbox.give_up(item.id, attempts, error)
+            log.warning("guild %s: giving up announcements %s after %d attempts: %s", guild_id, ids, attempts, error)
+            await self.storage.outbox.give_up(ids, attempts, error)
         else:
-            log.info("guild %s: announcement %s not posted (%s); retrying", item.guild_id, item.id, error)
+            log.info("guild %s: announcements %s not posted (%s); retrying", guild_id, ids, error)
             next_at = self.clock.now() + backoff(attempts, self.base_delay)
-            await self.storage.outbox.retry_later(item.id, attempts, next_at, error)
+            await self.storage.outbox.retry_later(ids, attempts, next_at, error)
 
     async def _grant_role(self, guild: discord.Guild, item: OutboxItem) -> None:
         """Reward roles: only on the first attempt, so a retried post does not retry a refused role."""
@@ -232,7 +262,7 @@ class Announcer:
                 problem = f"giving @{role.name} failed: HTTP {exc.status}"
         log.warning("guild %s: %s", guild.id, problem)
         async with self.storage.db.transaction() as conn:
-            await self.storage.audit.add(conn, guild.id, self.bot.user.id if self.bot.user else 0,
+            await self.storage.audit.add(conn, guild.id, self.client.user.id if self.client.user else 0,
                                          "reward-role-failed", problem, self.clock.now())
 
     async def wait_idle(self) -> None:

@@ -80,7 +80,7 @@ class AchievementsBot(commands.Bot):
         self.clock = clock
         self.recorder = ActivityRecorder(storage, clock)
         self.scheduler = Scheduler(self.recorder, storage, clock)
-        self.announcer = Announcer(self)
+        self.announcer = Announcer(self, storage, clock)
         self.profiles = Profiles(storage, self.recorder, clock)
         self.management = Management(storage, self.recorder, self.scheduler, clock)
         self.cards = ProfileCards()

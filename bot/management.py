@@ -19,6 +19,7 @@ from bot.engine.conditions import BUILTIN_STATS, HOUR, Condition, ConditionError
 from bot.engine.stats import Activity, ActivityKind
 from bot.engine.tiers import Tier
 from bot.errors import UserFacingError
+from bot.export import ExportFile, ExportFormat, write_export
 from bot.recorder import ActivityRecorder, RecordResult
 from bot.scheduler import Scheduler
 from bot.storage import Storage
@@ -384,10 +385,12 @@ class Management:
             await self.storage.audit.add(conn, guild_id, actor_id, "member.reset", str(member_id), self.clock.now())
         return existed
 
-    async def export(self, guild_id: int) -> dict[str, Any]:
+    async def export(self, guild_id: int, format: ExportFormat, upload_limit: int | None = None) -> ExportFile:
+        """The guild's data in a temporary file (the caller discards it), streamed page by page; raises
+        ExportTooLarge as soon as it outgrows `upload_limit`."""
         await self.recorder.flush()
         state = await self.recorder.guild(guild_id)
-        return {
+        header = {
             "guild_id": guild_id,
             "exported_at": self.clock.now().isoformat(),
             "settings": {
@@ -404,5 +407,5 @@ class Management:
                  "starts": a.starts.isoformat() if a.starts else None, "ends": a.ends.isoformat() if a.ends else None}
                 for a in state.rulebook.achievements
             ],
-            "members": await self.storage.members.export(guild_id),
         }
+        return await write_export(header, self.storage.members.export(guild_id), format, guild_id, upload_limit)

@@ -18,7 +18,7 @@ from typing import Any, TextIO
 from bot.app import AchievementsBot, running
 from bot.clock import FakeClock
 from bot.settings import load_settings
-from bot.simulator import DiscordSimulator
+from discord_sim import DiscordSimulator
 
 log = logging.getLogger(__name__)
 

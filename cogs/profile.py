@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import discord
@@ -44,6 +46,23 @@ def member_target(
     return guild, target
 
 
+@contextlib.asynccontextmanager
+async def deferred_publicly(interaction: discord.Interaction) -> AsyncIterator[None]:
+    """Defer a reply everyone will see, keeping any error in the block private.
+
+    Discord fixes the visibility of a deferred reply when it defers: the follow-up that fills in a public
+    "thinking" message is public whatever its flags. So on an error the thinking message is deleted first,
+    and the error handler's follow-up is then a new message that can be ephemeral.
+    """
+    await interaction.response.defer(thinking=True)
+    try:
+        yield
+    except Exception:
+        with contextlib.suppress(discord.HTTPException):
+            await interaction.delete_original_response()
+        raise
+
+
 class ProfileCommands(commands.Cog):
     def __init__(self, bot: AchievementsBot) -> None:
         self.bot = bot
@@ -56,16 +75,17 @@ class ProfileCommands(commands.Cog):
                       member: discord.Member | discord.User | None = None) -> None:
         """Show a member's tier, points, rank, streak and the achievements they are closest to."""
         guild, target = member_target(interaction, member)
-        await interaction.response.defer(thinking=True)
-        data = await self.profiles.profile(guild.id, target.id)
-        card = await self.card(guild.id, data, target)
-        if card is None:
-            avatar = target.display_avatar.url if target.display_avatar else None
-            await interaction.followup.send(embed=profile_embed(data, target.display_name, avatar))
-            return
-        embed = profile_embed(data, target.display_name, None)  # the card shows the avatar
-        embed.set_image(url=f"attachment://{CARD_FILENAME}")
-        await interaction.followup.send(embed=embed, file=discord.File(io.BytesIO(card), filename=CARD_FILENAME))
+        async with deferred_publicly(interaction):
+            data = await self.profiles.profile(guild.id, target.id)
+            card = await self.card(guild.id, data, target)
+            if card is None:
+                avatar = target.display_avatar.url if target.display_avatar else None
+                await interaction.followup.send(embed=profile_embed(data, target.display_name, avatar))
+                return
+            embed = profile_embed(data, target.display_name, None)  # the card shows the avatar
+            embed.set_image(url=f"attachment://{CARD_FILENAME}")
+            card_file = discord.File(io.BytesIO(card), filename=CARD_FILENAME)
+            await interaction.followup.send(embed=embed, file=card_file)
 
     async def card(self, guild_id: int, data: Profile, target: discord.Member | discord.User) -> bytes | None:
         """The profile card's PNG, or None when the guild turned cards off or it could not be drawn."""
@@ -93,12 +113,12 @@ class ProfileCommands(commands.Cog):
             data = await self.profiles.leaderboard(guild.id, index, caller)
             return leaderboard_embed(data, guild.name, caller), data.pages
 
-        await interaction.response.defer(thinking=True)
-        first = await self.profiles.leaderboard(guild.id, page - 1, caller)
-        my_page = (lambda: self.profiles.page_of(guild.id, caller)) if first.caller else None
-        view = Paginator(caller, source, first.page, first.pages, my_page=my_page)
-        view.message = await interaction.followup.send(embed=leaderboard_embed(first, guild.name, caller),
-                                                       view=view, wait=True)
+        async with deferred_publicly(interaction):
+            first = await self.profiles.leaderboard(guild.id, page - 1, caller)
+            my_page = (lambda: self.profiles.page_of(guild.id, caller)) if first.caller else None
+            view = Paginator(caller, source, first.page, first.pages, my_page=my_page)
+            view.message = await interaction.followup.send(embed=leaderboard_embed(first, guild.name, caller),
+                                                           view=view, wait=True)
 
     @app_commands.command(name="achievements")
     @app_commands.guild_only()
@@ -107,16 +127,16 @@ class ProfileCommands(commands.Cog):
                            member: discord.Member | discord.User | None = None) -> None:
         """List every achievement of the server: unlocked, in progress, hidden and time-limited."""
         guild, target = member_target(interaction, member)
-        await interaction.response.defer(thinking=True)
-        _, statuses = await self.profiles.statuses(guild.id, target.id)
-        now = self.bot.clock.now()
+        async with deferred_publicly(interaction):
+            _, statuses = await self.profiles.statuses(guild.id, target.id)
+            now = self.bot.clock.now()
 
-        async def source(index: int) -> tuple[discord.Embed, int]:
-            return achievements_embed(statuses, index, ACHIEVEMENTS_PER_PAGE, target.display_name, now)
+            async def source(index: int) -> tuple[discord.Embed, int]:
+                return achievements_embed(statuses, index, ACHIEVEMENTS_PER_PAGE, target.display_name, now)
 
-        embed, pages = await source(0)
-        view = Paginator(interaction.user.id, source, 0, pages)
-        view.message = await interaction.followup.send(embed=embed, view=view, wait=True)
+            embed, pages = await source(0)
+            view = Paginator(interaction.user.id, source, 0, pages)
+            view.message = await interaction.followup.send(embed=embed, view=view, wait=True)
 
 
 async def setup(bot: AchievementsBot) -> None:

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import csv
-import gzip
-import io
-import json
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord import app_commands
@@ -30,6 +25,12 @@ def guild_id_of(interaction: discord.Interaction) -> int:
     return interaction.guild_id
 
 
+async def defer_privately(interaction: discord.Interaction) -> None:
+    """Acknowledge at once, privately: the write that follows may wait for the database longer than Discord's
+    3 s reply deadline (another guild's long transaction), and the change would be made with no reply seen."""
+    await interaction.response.defer(ephemeral=True, thinking=True)
+
+
 class SettingsCommands(commands.Cog):
     settings = app_commands.Group(
         name="settings", description="Configure the achievements bot for this server",
@@ -39,6 +40,7 @@ class SettingsCommands(commands.Cog):
     def __init__(self, bot: AchievementsBot) -> None:
         self.bot = bot
         self.management = bot.management
+        self.exporting: set[int] = set()  # guilds with an export running: one at a time each
 
     @settings.command(name="announce-channel")
     @app_commands.describe(channel="Where unlocks are announced; leave empty to post where the activity happened")
@@ -46,6 +48,7 @@ class SettingsCommands(commands.Cog):
                                channel: discord.TextChannel | None = None) -> None:
         """Choose the channel for unlock and tier announcements."""
         guild_id = guild_id_of(interaction)
+        await defer_privately(interaction)
         if channel is not None:
             perms = channel.permissions_for(channel.guild.me)
             if not (perms.view_channel and perms.send_messages and perms.embed_links):
@@ -56,7 +59,7 @@ class SettingsCommands(commands.Cog):
         await self.management.update_settings(guild_id, interaction.user.id,
                                               announce_channel_id=channel.id if channel else None)
         where = channel.mention if channel else "the channel where the activity happened"
-        await interaction.response.send_message(f"📣 Announcements now go to {where}.", ephemeral=True)
+        await interaction.followup.send(f"📣 Announcements now go to {where}.", ephemeral=True)
 
     async def timezone_autocomplete(self, _interaction: discord.Interaction,
                                     current: str) -> list[app_commands.Choice[str]]:
@@ -70,10 +73,11 @@ class SettingsCommands(commands.Cog):
     async def timezone(self, interaction: discord.Interaction, timezone: str) -> None:
         """Set the server's timezone: local days, streaks, midnight rollover and time-of-day achievements."""
         guild_id = guild_id_of(interaction)
+        await defer_privately(interaction)
         await self.management.update_settings(guild_id, interaction.user.id, timezone=timezone)
         state = await self.bot.recorder.guild(guild_id)
         local = self.bot.clock.now().astimezone(state.tz)
-        await interaction.response.send_message(
+        await interaction.followup.send(
             f"🕛 Timezone set to **{state.settings.timezone}** (local time now {local:%Y-%m-%d %H:%M}). "
             "The day rolls over at local midnight.", ephemeral=True,
         )
@@ -86,22 +90,24 @@ class SettingsCommands(commands.Cog):
                         min_length: app_commands.Range[int, 0, 200] = 0) -> None:
         """Stop message floods from farming counts."""
         guild_id = guild_id_of(interaction)
+        await defer_privately(interaction)
         await self.management.update_settings(guild_id, interaction.user.id, anti_spam_cooldown=cooldown,
                                               anti_spam_min_length=min_length)
         state = "off" if not (cooldown or min_length) else f"cooldown {cooldown} s, minimum length {min_length}"
         note = ""
         if min_length and not self.bot.intents.message_content:
             note = "\n⚠️ The minimum length needs the message content intent, which this bot does not have."
-        await interaction.response.send_message(f"🛡️ Anti-spam: {state}.{note}", ephemeral=True)
+        await interaction.followup.send(f"🛡️ Anti-spam: {state}.{note}", ephemeral=True)
 
     @settings.command(name="cards")
     @app_commands.describe(enabled="Show /profile as a picture card (on) or as text only (off)")
     async def cards(self, interaction: discord.Interaction, enabled: bool) -> None:
         """Turn the profile card images of /profile on or off."""
         guild_id = guild_id_of(interaction)
+        await defer_privately(interaction)
         await self.management.update_settings(guild_id, interaction.user.id, cards_enabled=enabled)
         state = "on: /profile shows a picture card" if enabled else "off: /profile shows text only"
-        await interaction.response.send_message(f"🖼️ Profile cards {state}.", ephemeral=True)
+        await interaction.followup.send(f"🖼️ Profile cards {state}.", ephemeral=True)
 
     @settings.command(name="show")
     async def show(self, interaction: discord.Interaction) -> None:
@@ -110,6 +116,14 @@ class SettingsCommands(commands.Cog):
         state = await self.bot.recorder.guild(guild_id)
         s = state.settings
         embed = discord.Embed(title="Settings", colour=discord.Colour.blurple())
+        health = self.bot.storage.db.write_health
+        if health.failing_since is not None:
+            embed.colour = discord.Colour.red()
+            embed.description = clip(
+                f"⚠️ **The database is refusing writes** since {discord.utils.format_dt(health.failing_since, 'R')} "
+                f"({plural(health.failures, 'failed attempt')}; last error: `{health.last_error}`). New activity "
+                "and changes are not being saved: they are kept in memory and retried. Ask the bot's operator to "
+                "check the database file, its folder and the disk.", 4096)
         embed.add_field(name="Announcements",
                         value=f"<#{s.announce_channel_id}>" if s.announce_channel_id else "where the activity happened")
         embed.add_field(name="Timezone", value=s.timezone)
@@ -163,43 +177,26 @@ class SettingsCommands(commands.Cog):
     async def export(self, interaction: discord.Interaction, format: Literal["json", "csv"] = "json") -> None:
         """Download this server's data: settings, achievements, tiers and every member's stats."""
         guild_id = guild_id_of(interaction)
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        data = await self.management.export(guild_id)
-        # Serialising a large guild is long CPU work: never on the event loop.
-        payload, filename = await asyncio.to_thread(encode_export, data, format, guild_id)
-        limit = interaction.guild.filesize_limit if interaction.guild else DEFAULT_UPLOAD_LIMIT
-        if len(payload) > limit:
-            raise UserFacingError(
-                f"The export is {len(payload) / 2**20:.1f} MiB even compressed, over Discord's "
-                f"{limit / 2**20:.0f} MiB upload limit for this server."
-            )
-        file = discord.File(io.BytesIO(payload), filename=filename)
-        await interaction.followup.send(f"📦 Export of {plural(len(data['members']), 'member')}.", file=file,
-                                        ephemeral=True)
+        # Checked and taken with no await in between: two clicks cannot both start an export.
+        if guild_id in self.exporting:
+            raise UserFacingError("An export of this server is already running: wait for its file, then try again.")
+        self.exporting.add(guild_id)
+        try:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            limit = interaction.guild.filesize_limit if interaction.guild else DEFAULT_UPLOAD_LIMIT
+            export = await self.management.export(guild_id, format, upload_limit=limit)
+            try:
+                await interaction.followup.send(f"📦 Export of {plural(export.members, 'member')}.",
+                                                file=discord.File(export.path, filename=export.filename),
+                                                ephemeral=True)
+            finally:
+                export.discard()
+        finally:
+            self.exporting.discard(guild_id)
 
 
 DEFAULT_UPLOAD_LIMIT = 10 * 2**20
-COMPRESS_OVER = 8 * 2**20
 
-
-def encode_export(data: dict[str, Any], format: str, guild_id: int) -> tuple[bytes, str]:
-    """The export file's bytes and name; gzip-compressed when it would be too big to upload as it is."""
-    if format == "json":
-        payload = json.dumps(data, indent=2, ensure_ascii=False).encode()
-    else:
-        buffer = io.StringIO()
-        columns = ["member_id", "messages", "reactions_given", "reactions_received", "logins", "streak",
-                   "best_streak", "points", "achievements", "last_active_date", "in_guild", "custom", "unlocks"]
-        writer = csv.DictWriter(buffer, fieldnames=columns)
-        writer.writeheader()
-        for row in data["members"]:
-            writer.writerow({**row, "custom": json.dumps(row["custom"]),
-                             "unlocks": " ".join(u["achievement_id"] for u in row["unlocks"])})
-        payload = buffer.getvalue().encode()
-    filename = f"achievements-{guild_id}.{format}"
-    if len(payload) > COMPRESS_OVER:
-        return gzip.compress(payload), filename + ".gz"
-    return payload, filename
 
 async def setup(bot: AchievementsBot) -> None:
     await bot.add_cog(SettingsCommands(bot))

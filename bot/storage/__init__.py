@@ -28,7 +28,13 @@ class Storage:
 
     @classmethod
     async def open(cls, path: Path) -> Storage:
-        return cls(await Database.open(path))
+        db = await Database.open(path)
+        try:
+            await db.open_reader()
+        except BaseException:
+            await db.close()
+            raise
+        return cls(db)
 
     async def close(self) -> None:
         await self.db.close()

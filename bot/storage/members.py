@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -12,6 +12,7 @@ from bot.engine.stats import COUNTER_STATS, MemberStats
 from bot.storage.database import Database
 
 _COLUMNS = COUNTER_STATS  # the built-in counters each have a column
+EXPORT_PAGE = 2000  # members per page of an export: a few MB of rows at most
 TIE_BLOCKS = 1024  # members tied on points are ordered by (member_id % 1024, member_id); see migration 0003
 # Built from the fixed column list above, never from input.
 _UPSERT = (
@@ -339,26 +340,43 @@ class MemberRepository:
         cur = await conn.execute("DELETE FROM unlocks WHERE guild_id = ? AND member_id = ?", (guild_id, member_id))
         return existed or cur.rowcount > 0
 
-    async def export(self, guild_id: int) -> list[dict[str, object]]:
-        """Every stored member of a guild with their stats and unlocks, for a data export."""
+    async def export(self, guild_id: int, page_size: int = EXPORT_PAGE) -> AsyncIterator[list[dict[str, object]]]:
+        """Every stored member of a guild with their stats and unlocks, for a data export: pages of
+        `page_size` members in member id order, read one at a time so that memory stays bounded."""
+        after = -1
+        while page := await self.export_page(guild_id, after, page_size):
+            yield page
+            after = int(page[-1]["member_id"])  # type: ignore[call-overload]
+
+    async def export_page(self, guild_id: int, after: int, limit: int) -> list[dict[str, object]]:
+        """Up to `limit` members with an id above `after` (keyset paging: each page is an index range scan,
+        however deep into the guild it is), with their custom stats and unlocks."""
         conn = self.db.conn
-        members: dict[int, dict[str, object]] = {}
-        async with conn.execute(f"{_SELECT} WHERE guild_id = ? ORDER BY member_id", (guild_id,)) as cur:
-            for row in await cur.fetchall():
-                members[row["member_id"]] = {
-                    "member_id": row["member_id"], **{c: row[c] for c in _COLUMNS},
-                    "last_active_date": row["last_active_date"], "in_guild": bool(row["in_guild"]),
-                    "custom": {}, "unlocks": [],
-                }
         async with conn.execute(
-            "SELECT member_id, stat, value FROM custom_stats WHERE guild_id = ?", (guild_id,)
+            f"{_SELECT} WHERE guild_id = ? AND member_id > ? ORDER BY member_id LIMIT ?", (guild_id, after, limit)
+        ) as cur:
+            rows = list(await cur.fetchall())
+        if not rows:
+            return []
+        members: dict[int, dict[str, object]] = {
+            row["member_id"]: {
+                "member_id": row["member_id"], **{c: row[c] for c in _COLUMNS},
+                "last_active_date": row["last_active_date"], "in_guild": bool(row["in_guild"]),
+                "custom": {}, "unlocks": [],
+            }
+            for row in rows
+        }
+        span = (guild_id, rows[0]["member_id"], rows[-1]["member_id"])
+        async with conn.execute(
+            "SELECT member_id, stat, value FROM custom_stats WHERE guild_id = ? AND member_id BETWEEN ? AND ?", span
         ) as cur:
             for member_id, stat, value in await cur.fetchall():
                 if member_id in members:
                     members[member_id]["custom"][stat] = value  # type: ignore[index]
         async with conn.execute(
-            "SELECT member_id, achievement_id, unlocked_at FROM unlocks WHERE guild_id = ? ORDER BY unlocked_at",
-            (guild_id,),
+            "SELECT member_id, achievement_id, unlocked_at FROM unlocks"
+            " WHERE guild_id = ? AND member_id BETWEEN ? AND ? ORDER BY member_id, unlocked_at",
+            span,
         ) as cur:
             for member_id, achievement_id, unlocked_at in await cur.fetchall():
                 if member_id in members:

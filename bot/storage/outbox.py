@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +24,7 @@ class OutboxItem:
     payload: dict[str, Any]
     attempts: int
     created_at: datetime
+    post_key: str | None  # set once claimed into a post: the Discord message (and nonce) that carries it
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +40,14 @@ def _item(row: aiosqlite.Row) -> OutboxItem:
     return OutboxItem(
         id=row["id"], guild_id=row["guild_id"], member_id=row["member_id"], kind=row["kind"],
         channel_id=row["channel_id"], payload=json.loads(row["payload"]), attempts=row["attempts"],
-        created_at=datetime.fromisoformat(row["created_at"]),
+        created_at=datetime.fromisoformat(row["created_at"]), post_key=row["post_key"],
     )
+
+
+def new_post_key() -> str:
+    """A message nonce: Discord takes up to 25 characters. Random rather than the row id, so that it is
+    unique for the bot's account whatever database (a reset one, another shard's) the post comes from."""
+    return secrets.token_hex(12)
 
 
 class OutboxRepository:
@@ -58,14 +66,60 @@ class OutboxRepository:
         )
 
     async def due(self, now: datetime, limit: int = 200) -> list[OutboxItem]:
-        async with self.db.conn.execute(
+        # On the read connection: a row of a transaction still open (that may yet fail) is not due.
+        async with self.db.reader.execute(
             "SELECT * FROM outbox WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?",
             (now.isoformat(), limit),
         ) as cur:
             return [_item(r) for r in await cur.fetchall()]
 
+    async def claim(self, groups: Sequence[Sequence[int]]) -> list[str]:
+        """Fix, before the first attempt, which announcements go out together: one post per group of ids.
+
+        Committed before anything is sent, so every retry and a restart re-send the same message with the
+        same nonce. Returns the posts' keys, in the order of `groups`."""
+        keys = [new_post_key() for _ in groups]
+        async with self.db.transaction() as conn:
+            await conn.executemany(
+                "UPDATE outbox SET post_key = ? WHERE state = 'pending' AND post_key IS NULL "
+                "AND id IN (SELECT value FROM json_each(?))",
+                [(key, json.dumps(list(ids))) for key, ids in zip(keys, groups, strict=True)],
+            )
+        return keys
+
+    async def post(self, post_key: str) -> list[OutboxItem]:
+        """The announcements of one post still to be sent, oldest first."""
+        async with self.db.reader.execute(
+            "SELECT * FROM outbox WHERE post_key = ? AND state = 'pending' ORDER BY id", (post_key,)
+        ) as cur:
+            return [_item(r) for r in await cur.fetchall()]
+
+    async def orphaned(self, ids: Sequence[int]) -> list[int]:
+        """Unlock announcements among `ids` that must not go out any more: the achievement was removed,
+        or the member no longer holds it."""
+        async with self.db.reader.execute(
+            "SELECT o.id FROM outbox o WHERE o.id IN (SELECT value FROM json_each(?)) AND o.kind = 'unlock' "
+            "AND (NOT EXISTS (SELECT 1 FROM achievements a WHERE a.guild_id = o.guild_id "
+            "                 AND a.achievement_id = json_extract(o.payload, '$.achievement_id')) "
+            "     OR NOT EXISTS (SELECT 1 FROM unlocks u WHERE u.guild_id = o.guild_id "
+            "                    AND u.member_id = o.member_id "
+            "                    AND u.achievement_id = json_extract(o.payload, '$.achievement_id'))) "
+            "ORDER BY o.id",
+            (json.dumps(list(ids)),),
+        ) as cur:
+            return [r[0] for r in await cur.fetchall()]
+
+    async def drop(self, ids: Sequence[int], reason: str) -> None:
+        """Mark announcements 'dropped': kept for the record, never posted."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE outbox SET state = 'dropped', last_error = ? "
+                "WHERE state = 'pending' AND id IN (SELECT value FROM json_each(?))",
+                (reason[:500], json.dumps(list(ids))),
+            )
+
     async def next_due_at(self) -> datetime | None:
-        async with self.db.conn.execute(
+        async with self.db.reader.execute(
             "SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending'"
         ) as cur:
             row = await cur.fetchone()
@@ -75,22 +129,22 @@ class OutboxRepository:
         async with self.db.transaction() as conn:
             await conn.executemany("UPDATE outbox SET state = 'sent' WHERE id = ?", [(i,) for i in ids])
 
-    async def retry_later(self, item_id: int, attempts: int, next_attempt_at: datetime, error: str) -> None:
+    async def retry_later(self, ids: Sequence[int], attempts: int, next_attempt_at: datetime, error: str) -> None:
         async with self.db.transaction() as conn:
-            await conn.execute(
+            await conn.executemany(
                 "UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ?",
-                (attempts, next_attempt_at.isoformat(), error[:500], item_id),
+                [(attempts, next_attempt_at.isoformat(), error[:500], i) for i in ids],
             )
 
-    async def give_up(self, item_id: int, attempts: int, error: str) -> None:
+    async def give_up(self, ids: Sequence[int], attempts: int, error: str) -> None:
         async with self.db.transaction() as conn:
-            await conn.execute(
+            await conn.executemany(
                 "UPDATE outbox SET state = 'failed', attempts = ?, last_error = ? WHERE id = ?",
-                (attempts, error[:500], item_id),
+                [(attempts, error[:500], i) for i in ids],
             )
 
     async def counts(self, guild_id: int | None = None) -> dict[str, int]:
-        async with self.db.conn.execute(
+        async with self.db.reader.execute(
             "SELECT state, COUNT(*) FROM outbox WHERE ? IS NULL OR guild_id = ? GROUP BY state", (guild_id, guild_id)
         ) as cur:
             return {r[0]: r[1] for r in await cur.fetchall()}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import cards, engine_ingest, read_paths, rollover
+from bench import cards, engine_ingest, export, read_paths, rollover
 
 
 async def test_engine_ingest_benchmark_stores_every_activity() -> None:
@@ -26,3 +26,9 @@ def test_cards_benchmark_renders_and_then_serves_from_the_cache() -> None:
     result = cards.run(samples=4)
     assert result["p50"] > 0 and result["base_p50"] > 0
     assert result["renders"] == 4  # four distinct cards drawn once each; the second pass only hit the cache
+
+
+async def test_export_benchmark_exports_every_member_it_scanned() -> None:
+    result = await export.run(members=300)
+    assert result["members"] == 300
+    assert result["rows"] >= 300 and result["size_mb"] > 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.app import AchievementsBot
-from bot.simulator import DiscordSimulator
+from discord_sim import DiscordSimulator
 
 
 async def stats_of(bot: AchievementsBot, guild_id: int, member_id: int) -> dict[str, int]:

@@ -15,7 +15,7 @@ import pytest
 from bot.app import AchievementsBot, running
 from bot.clock import FakeClock
 from bot.settings import Settings, load_settings
-from bot.simulator import DiscordSimulator, SimChannel, SimGuild, SimRole, SimUser
+from discord_sim import DiscordSimulator, SimChannel, SimGuild, SimRole, SimUser
 
 MANAGE_GUILD = discord.Permissions(manage_guild=True).value
 
@@ -36,6 +36,9 @@ async def simulator(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> AsyncI
     monkeypatch.setattr(discord.asset.Asset, "BASE", discord.asset.Asset.BASE)
     async with DiscordSimulator(clock=clock) as sim:
         yield sim
+    # Every end-to-end test also checks the bot's own traffic against Discord's OpenAPI specification.
+    refused = [f"{v.method} {v.path}: {v.errors}" for v in sim.spec_violations]
+    assert not refused, "the bot sent requests Discord's specification refuses:\n" + "\n".join(refused)
 
 
 @dataclass

@@ -11,7 +11,7 @@ import pytest
 from bot.app import AchievementsBot, running
 from bot.clock import FakeClock
 from bot.settings import Settings, load_settings
-from bot.simulator import DiscordSimulator
+from discord_sim import DiscordSimulator
 from tests.e2e.activity_support import stats_of, unlocked, wait_stat
 from tests.e2e.conftest import Community
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
+
+import pytest
 
 from bot.announcer import MAX_ATTEMPTS
 from bot.app import AchievementsBot, running
 from bot.clock import FakeClock
 from bot.settings import Settings
-from bot.simulator import DiscordSimulator
+from bot.storage import NewAnnouncement, Storage
+from discord_sim import DiscordSimulator, SimUser
 from tests.e2e.activity_support import announcements, fields, settle, unlock_named, wait_stat
 from tests.e2e.conftest import Community
 
@@ -32,6 +36,32 @@ async def retry_due(bot: AchievementsBot, clock: FakeClock) -> int:
     """Let the backoff pass and run a delivery pass, as the announcer's loop would."""
     clock.advance(timedelta(hours=2))
     return await bot.announcer.deliver_due()
+
+
+def first_step_unlock(community: Community, member_id: int) -> NewAnnouncement:
+    """The announcement the recorder writes when a member earns First Step in #general."""
+    payload: dict[str, Any] = {
+        "achievement_id": "first-step", "name": "First Step", "description": "Send your first message.",
+        "points": 10, "hidden": False, "role_id": None, "total_points": 10,
+        "tier": {"name": "Beginner", "badge": "🥉"},
+        "next_tier": {"name": "Student", "badge": "🥈", "points": 100}, "tier_percent": 10,
+    }
+    return NewAnnouncement(community.id, member_id, "unlock", community.general.id, payload)
+
+
+async def seven_students_earn_first_lesson(
+    bot: AchievementsBot, simulator: DiscordSimulator, community: Community
+) -> list[SimUser]:
+    """Seven members finish a lesson, then a moderator adds an achievement they all meet at once."""
+    members = [simulator.create_user(f"student{i}") for i in range(7)]
+    for member in members:
+        simulator.add_member(community.id, member.id)
+        await bot.management.add_stat(community.id, community.moderator.id, member.id, "lessons_finished", 1)
+    await bot.management.add_achievement(
+        community.id, community.moderator.id, name="First Lesson", description="Finish a lesson.", points=10,
+        condition="lessons_finished >= 1",
+    )
+    return members
 
 
 # ------------------------------------------------------------------ what is posted
@@ -140,6 +170,28 @@ async def test_unlock_falls_back_to_the_system_channel_when_the_activity_channel
 
 
 # ------------------------------------------------------------------ delivery
+async def test_an_announcement_whose_transaction_fails_is_never_posted(
+    running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community, clock: FakeClock
+) -> None:
+    # A flush writes an unlock and its announcement, the announcer runs a pass meanwhile, and then the
+    # flush's COMMIT fails: the unlock never happened, so nothing may be announced (the flush retried
+    # would otherwise announce it a second time).
+    storage = running_bot.storage
+    await running_bot.recorder.guild(community.id)  # loaded, as it is once its members are active
+    delivery: asyncio.Task[int] | None = None
+    with pytest.raises(OSError, match="disk I/O error"):
+        async with storage.db.transaction() as conn:
+            await storage.outbox.add(conn, [first_step_unlock(community, community.alice.id)], clock.now())
+            delivery = asyncio.create_task(running_bot.announcer.deliver_due())
+            await simulator.wait_for(lambda: delivery.done() or simulator.requests_to("POST", MESSAGES))
+            raise OSError("disk I/O error")
+    assert delivery is not None
+    await delivery
+    await running_bot.announcer.wait_idle()
+    assert announcements(simulator, community.general.id) == []
+    assert await storage.outbox.counts() == {}
+
+
 async def test_a_rate_limited_post_is_retried_and_posted_once(
     running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community
 ) -> None:
@@ -181,6 +233,88 @@ async def test_a_server_error_is_retried_with_backoff_and_posted_once(
     assert await retry_due(running_bot, clock) == 1
     assert len(announcements(simulator, community.general.id)) == 1
     assert await running_bot.storage.outbox.counts() == {"sent": 1}
+
+
+async def test_a_post_whose_502_answer_was_lost_after_discord_created_it_appears_once(
+    running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community
+) -> None:
+    simulator.lose_next_response("POST", MESSAGES, status=502)
+    await post(simulator, community.general.id, community.alice.id)
+    await wait_announced(simulator, community.general.id, "First Step")
+    await settle(simulator, running_bot)
+    assert len(simulator.requests_to("POST", MESSAGES)) == 2  # discord.py retried the 502 itself
+    assert len(announcements(simulator, community.general.id)) == 1
+    assert await running_bot.storage.outbox.counts() == {"sent": 1}
+
+
+async def test_a_post_whose_503_answer_was_lost_after_discord_created_it_appears_once_when_retried(
+    running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community, clock: FakeClock
+) -> None:
+    simulator.lose_next_response("POST", MESSAGES, status=503)
+    await post(simulator, community.general.id, community.alice.id)
+    await wait_announced(simulator, community.general.id, "First Step")
+    await running_bot.announcer.wait_idle()
+    assert (await running_bot.storage.outbox.counts()).get("pending") == 1  # the bot saw only the 503
+
+    clock.advance(timedelta(seconds=10))  # the first retry's backoff, well within Discord's nonce window
+    await running_bot.announcer.deliver_due()
+    assert len(simulator.requests_to("POST", MESSAGES)) == 2
+    assert len(announcements(simulator, community.general.id)) == 1
+    assert await running_bot.storage.outbox.counts() == {"sent": 1}
+
+
+async def test_a_digest_posted_just_before_the_bot_stopped_is_not_posted_again_after_a_restart(
+    simulator: DiscordSimulator, community: Community, bot_settings: Settings, clock: FakeClock
+) -> None:
+    answer = asyncio.Event()  # Discord creates the digest; its answer reaches nobody
+    simulator.lose_next_response("POST", MESSAGES, status=503, hold=answer)
+    try:
+        async with running(bot_settings, clock=clock, ready_timeout=15, guild_ready_timeout=0.1) as bot:
+            await seven_students_earn_first_lesson(bot, simulator, community)
+            await simulator.wait_for(lambda: announcements(simulator, community.general.id))
+            # Stopping now cancels the post in flight: the bot never learns it was posted, as after kill -9.
+    finally:
+        answer.set()
+    stopped = await Storage.open(bot_settings.database_path)
+    try:
+        assert (await stopped.outbox.counts()).get("pending") == 7  # not marked sent
+    finally:
+        await stopped.close()
+
+    async with running(bot_settings, clock=clock, ready_timeout=15, guild_ready_timeout=0.1) as bot:
+        await simulator.wait_for(lambda: len(simulator.requests_to("POST", MESSAGES)) >= 2)
+        await settle(simulator, bot)
+        assert await bot.storage.outbox.counts() == {"sent": 7}
+    [digest] = announcements(simulator, community.general.id)
+    assert digest["embeds"][0]["title"] == "🏆 7 new achievements and tiers"
+
+
+async def test_an_unlock_waiting_for_a_retry_is_dropped_when_its_achievement_is_removed(
+    running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community, clock: FakeClock
+) -> None:
+    simulator.fail_next("POST", MESSAGES, status=503)
+    await post(simulator, community.general.id, community.alice.id)
+    await simulator.wait_for(lambda: simulator.requests_to("POST", MESSAGES))
+    await running_bot.announcer.wait_idle()
+    await running_bot.management.remove_achievement(community.id, community.moderator.id, "first-step")
+
+    assert await retry_due(running_bot, clock) == 0
+    assert announcements(simulator, community.general.id) == []
+    assert await running_bot.storage.outbox.counts() == {"dropped": 1}
+
+
+async def test_an_unlock_waiting_for_a_retry_is_dropped_when_it_is_revoked(
+    running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community, clock: FakeClock
+) -> None:
+    simulator.fail_next("POST", MESSAGES, status=503)
+    await post(simulator, community.general.id, community.alice.id)
+    await simulator.wait_for(lambda: simulator.requests_to("POST", MESSAGES))
+    await running_bot.announcer.wait_idle()
+    await running_bot.management.revoke(community.id, community.moderator.id, community.alice.id, "first-step")
+
+    assert await retry_due(running_bot, clock) == 0
+    assert announcements(simulator, community.general.id) == []
+    assert await running_bot.storage.outbox.counts() == {"dropped": 1}
 
 
 async def test_delivery_passes_running_at_once_post_each_announcement_once(
@@ -245,14 +379,7 @@ async def test_pending_announcements_are_posted_once_after_a_restart(
 async def test_many_unlocks_at_once_are_posted_as_one_digest(
     running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community
 ) -> None:
-    members = [simulator.create_user(f"student{i}") for i in range(7)]
-    for member in members:
-        simulator.add_member(community.id, member.id)
-        await running_bot.management.add_stat(community.id, community.moderator.id, member.id, "lessons_finished", 1)
-    await running_bot.management.add_achievement(
-        community.id, community.moderator.id, name="First Lesson", description="Finish a lesson.", points=10,
-        condition="lessons_finished >= 1",
-    )
+    members = await seven_students_earn_first_lesson(running_bot, simulator, community)
     [digest] = await simulator.wait_for(lambda: announcements(simulator, community.general.id))
     await settle(simulator, running_bot)
 

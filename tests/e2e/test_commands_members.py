@@ -9,8 +9,8 @@ import pytest
 
 from bot.app import AchievementsBot
 from bot.clock import FakeClock
-from bot.simulator import DiscordSimulator, SimInteraction, SimUser
 from bot.views import OwnedView
+from discord_sim import DiscordSimulator, SimInteraction, SimUser
 from tests.e2e.conftest import Community
 
 Payload = dict[str, Any]
@@ -554,3 +554,20 @@ async def test_time_limited_achievements_are_marked_upcoming_ending_or_expired(
     assert "⏳ upcoming: opens <t:1773964800:D>" in text
     assert "⌛ ends on <t:1768176000:f>" in text
     assert "⌛ expired" in text
+
+
+# ---------------------------------------------------------------------------------- errors after a deferral
+
+
+@pytest.mark.parametrize("command", ["profile", "leaderboard", "achievements"])
+async def test_an_error_after_the_reply_was_deferred_is_shown_only_to_the_caller(
+    running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community, command: str
+) -> None:
+    # Discord refuses the reply itself; the error about it must not land in the channel for everyone.
+    simulator.fail_next("POST", r"^/webhooks/", status=403)
+    ix = await run(simulator, community, community.alice, command)
+
+    await simulator.wait_for(lambda: any(m["flags"] & 64 for m in ix.followups))
+
+    assert ix.followups[-1]["content"] == "❌ I am missing a permission in this channel to do that."
+    assert simulator.channel_messages(community.general.id) == []

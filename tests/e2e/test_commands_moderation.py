@@ -14,8 +14,10 @@ from bot.app import AchievementsBot, running
 from bot.clock import FakeClock
 from bot.errors import UserFacingError
 from bot.settings import Settings
-from bot.simulator import CommandNotAvailable, DiscordSimulator, SimInteraction, SimUser
+from discord_sim import CommandNotAvailable, DiscordSimulator, SimInteraction, SimUser
+from tests.e2e.activity_support import wait_stat
 from tests.e2e.conftest import Community
+from tests.e2e.database_support import database_busy
 
 Payload = dict[str, Any]
 MODERATOR_GROUPS = ("achievement", "stat", "tier", "settings")
@@ -780,3 +782,21 @@ async def test_export_as_csv_has_one_row_per_member(
         (community.alice.id, "35", ["chatterbox", "first-step"]),
         (community.bob.id, "10", ["first-step"]),
     ]
+
+
+async def test_a_second_export_of_the_server_while_one_runs_is_refused_privately(
+    running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community
+) -> None:
+    await running_bot.recorder.guild(community.id)
+    async with database_busy(running_bot):  # the first export waits to flush the message below
+        await simulator.send_message(community.general.id, community.alice.id, "hello")
+        await wait_stat(simulator, running_bot, community.id, community.alice.id, "messages", 1)
+        first = await run(simulator, community, community.moderator, "settings export", format="json")
+        await first.response()
+
+        second = await moderate(simulator, community, "settings export", format="csv")
+
+        assert second["content"] == "❌ An export of this server is already running: wait for its file, then try again."
+    assert (await first.message())["content"] == "📦 Export of 1 member."
+    third = await run(simulator, community, community.moderator, "settings export", format="csv")
+    assert (await third.message())["content"] == "📦 Export of 1 member."

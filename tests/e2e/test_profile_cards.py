@@ -9,7 +9,7 @@ from PIL import Image
 
 from bot.app import AchievementsBot
 from bot.cards import HEIGHT, WIDTH
-from bot.simulator import DiscordSimulator
+from discord_sim import DiscordSimulator
 from tests.e2e.conftest import Community
 from tests.e2e.test_commands_members import chat, field, run, shown
 

@@ -12,7 +12,7 @@ import pytest
 from bot.app import AchievementsBot, running
 from bot.clock import FakeClock
 from bot.settings import Settings
-from bot.simulator import DiscordSimulator
+from discord_sim import DiscordSimulator
 from tests.e2e.activity_support import stats_of, wait_stat
 from tests.e2e.conftest import Community
 

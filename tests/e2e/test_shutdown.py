@@ -9,7 +9,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from bot.simulator import DiscordSimulator
+from discord_sim import DiscordSimulator
 from tests.e2e.conftest import Community
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.app import AchievementsBot
-from bot.simulator import DiscordSimulator
+from discord_sim import DiscordSimulator
 from tests.e2e.conftest import Community
 
 

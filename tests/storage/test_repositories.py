@@ -440,7 +440,7 @@ async def test_an_announcement_retried_later_is_due_only_then(storage: Storage) 
     (item,) = await storage.outbox.due(NOW)
     later = NOW + timedelta(seconds=30)
 
-    await storage.outbox.retry_later(item.id, 1, later, "503 Service Unavailable")
+    await storage.outbox.retry_later([item.id], 1, later, "503 Service Unavailable")
 
     assert await storage.outbox.due(NOW) == []
     assert await storage.outbox.next_due_at() == later
@@ -453,7 +453,7 @@ async def test_an_announcement_given_up_is_failed_and_not_due(storage: Storage) 
         await storage.outbox.add(conn, [announcement()], NOW)
     (item,) = await storage.outbox.due(NOW)
 
-    await storage.outbox.give_up(item.id, 5, "403 Missing Access")
+    await storage.outbox.give_up([item.id], 5, "403 Missing Access")
 
     assert await storage.outbox.due(NOW + timedelta(days=1)) == []
     assert await storage.outbox.counts() == {"failed": 1}

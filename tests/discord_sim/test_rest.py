@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 
 import aiohttp
 import discord
 import pytest
 
-from bot.simulator import DiscordSimulator
+from discord_sim import DiscordSimulator
 
 from .conftest import Runner, World, make_intents
 
@@ -207,3 +208,32 @@ async def test_an_injected_502_is_retried_by_discord_py(sim: DiscordSimulator, w
     async with running(new_client()) as client:
         await channel_of(client, world).send("after a bad gateway")
     assert [r.status for r in sim.requests_to("POST", r"/messages$")] == [502, 200]
+
+
+async def test_a_repeated_nonce_returns_the_first_message_instead_of_creating_another(
+    sim: DiscordSimulator, world: World, running: Runner
+) -> None:
+    async with running(new_client()) as client:
+        first = await channel_of(client, world).send("once", nonce="post-1")
+        again = await channel_of(client, world).send("once", nonce="post-1")
+    assert again.id == first.id
+    assert [m["content"] for m in sim.channel_messages(world.general.id)] == ["once"]
+
+
+async def test_a_nonce_repeated_after_discords_window_creates_a_new_message(
+    sim: DiscordSimulator, world: World, running: Runner
+) -> None:
+    sim.rest.nonce_window = timedelta(0)
+    async with running(new_client()) as client:
+        first = await channel_of(client, world).send("twice", nonce="post-1")
+        again = await channel_of(client, world).send("twice", nonce="post-1")
+    assert again.id != first.id
+    assert len(sim.channel_messages(world.general.id)) == 2
+
+
+async def test_a_lost_response_still_creates_the_message(sim: DiscordSimulator, world: World, running: Runner) -> None:
+    sim.lose_next_response("POST", r"/messages$", status=503)
+    async with running(new_client()) as client:
+        with pytest.raises(discord.DiscordServerError):
+            await channel_of(client, world).send("did it go out?")
+    assert [m["content"] for m in sim.channel_messages(world.general.id)] == ["did it go out?"]

@@ -9,6 +9,7 @@ import logging
 import secrets
 import time
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -33,7 +34,9 @@ MESSAGE_CONTENT = 1 << 15
 PRIVILEGED = GUILD_MEMBERS | GUILD_PRESENCES | MESSAGE_CONTENT
 
 HEARTBEAT_INTERVAL_MS = 41250
-HISTORY_LIMIT = 2000
+# Events kept per session for RESUME. Discord keeps a bounded buffer of its own (its size is not documented);
+# a RESUME that would need events beyond it gets INVALID_SESSION. DiscordSimulator(resume_replay_limit=...).
+DEFAULT_REPLAY_LIMIT = 2000
 CHUNK_SIZE = 1000
 # A bulk flood waits when this many frames are queued for one websocket, until the writer is down to the
 # low-water mark: as fast as the websocket takes them, without queueing the whole flood in memory.
@@ -54,8 +57,16 @@ class GatewaySession:
     intents: int
     large_threshold: int = 50
     seq: int = 0
-    history: list[tuple[int, Outgoing]] = field(default_factory=list)
+    replay_limit: int = DEFAULT_REPLAY_LIMIT
+    history: deque[tuple[int, Outgoing]] = field(default_factory=deque)
     connection: GatewayConnection | None = None
+
+    def __post_init__(self) -> None:
+        self.history = deque(self.history, maxlen=self.replay_limit)
+
+    def can_replay_after(self, seq: int) -> bool:
+        """Whether every event after ``seq`` is still in the buffer (the first one missed was not dropped)."""
+        return seq >= self.seq or (bool(self.history) and self.history[0][0] <= seq + 1)
 
     def push(self, event: str, data: Payload) -> None:
         self.seq += 1
@@ -69,7 +80,6 @@ class GatewaySession:
 
     def _queue(self, payload: Outgoing) -> None:
         self.history.append((self.seq, payload))
-        del self.history[:-HISTORY_LIMIT]
         if self.connection is not None:
             self.connection.send(payload)
 
@@ -138,8 +148,12 @@ class GatewayConnection:
 class Gateway:
     """Accepts websocket connections and dispatches events to every identified session the intents allow."""
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: World, replay_limit: int = DEFAULT_REPLAY_LIMIT) -> None:
+        if replay_limit < 1:
+            raise ValueError("replay_limit must be at least 1")
         self.world = world
+        self.replay_limit = replay_limit
+        self.invalid_sessions = 0
         self.sessions: dict[str, GatewaySession] = {}
         self.connections: set[GatewayConnection] = set()
         self.disallowed_intents = 0
@@ -248,7 +262,8 @@ class Gateway:
             conn.close_with(4014, "Disallowed intent(s).")
             return
         session = GatewaySession(
-            id=secrets.token_hex(16), intents=intents, large_threshold=int(data.get("large_threshold", 50))
+            id=secrets.token_hex(16), intents=intents, large_threshold=int(data.get("large_threshold", 50)),
+            replay_limit=self.replay_limit,
         )
         self.sessions[session.id] = session
         session.connection = conn
@@ -283,9 +298,19 @@ class Gateway:
         if session is None or data.get("token") != self.world.token:
             conn.send({"op": 9, "s": None, "t": None, "d": False})
             return
+        seq = data.get("seq")
+        seq = 0 if seq is None else seq
+        if not isinstance(seq, int) or not session.can_replay_after(seq):
+            # The buffer no longer holds every missed event: Discord invalidates the session rather than
+            # replay with a gap, and the client identifies afresh.
+            self.invalid_sessions += 1
+            self.sessions.pop(session.id, None)
+            if session.connection is not None and session.connection is not conn:
+                session.connection.close_with(4009, "Session timed out")
+            conn.send({"op": 9, "s": None, "t": None, "d": False})
+            return
         if session.connection is not None and session.connection is not conn:
             session.connection.close_with(4000, "Session resumed elsewhere")
-        seq = int(data.get("seq") or 0)
         session.connection = conn
         conn.session = session
         for s, payload in session.history:

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from ._control_interactions import InteractionControl
 from ._gateway import (
+    DEFAULT_REPLAY_LIMIT,
     DIRECT_MESSAGES,
     GUILD_MEMBERS,
     GUILD_MESSAGES,
@@ -22,7 +23,7 @@ from ._gateway import (
     MESSAGE_CONTENT,
     Gateway,
 )
-from ._http import FailureRule, HttpFront, RecordedRequest, Router
+from ._http import FailureRule, HttpFront, RecordedRequest, Router, SpecViolation
 from ._interactions import InteractionRoutes, resolve_target
 from ._rest import RestRoutes
 from ._state import (
@@ -52,12 +53,17 @@ SEND_MESSAGES = permission_value("send_messages")
 class DiscordSimulator(InteractionControl):
     """A local Discord (REST, gateway, CDN) on 127.0.0.1 that the unmodified discord.py client talks to."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, clock: Clock | None = None) -> None:
-        """``clock`` (anything with ``now()`` returning an aware datetime) dates messages and ids."""
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, *, clock: Clock | None = None,
+        resume_replay_limit: int = DEFAULT_REPLAY_LIMIT,
+    ) -> None:
+        """``clock`` (anything with ``now()`` returning an aware datetime) dates messages and ids.
+        ``resume_replay_limit``: the events a session keeps for RESUME; a RESUME that missed more gets
+        INVALID_SESSION, as from Discord when its buffer no longer holds them."""
         self.host = host
         self.port = port
         self.world = World(clock)
-        self.gateway = Gateway(self.world)
+        self.gateway = Gateway(self.world, resume_replay_limit)
         self.world.gateway = self.gateway
         router = Router()
         self.rest = RestRoutes(self.world)
@@ -130,6 +136,11 @@ class DiscordSimulator(InteractionControl):
     @property
     def unknown_routes(self) -> list[RecordedRequest]:
         return self.http.unknown_routes
+
+    @property
+    def spec_violations(self) -> list[SpecViolation]:
+        """Request bodies Discord's OpenAPI specification refuses (each was answered 400 50035)."""
+        return self.http.spec_violations
 
     @property
     def connected(self) -> bool:
@@ -354,6 +365,15 @@ class DiscordSimulator(InteractionControl):
     ) -> None:
         """Answer the next ``times`` matching API requests with ``status`` (429 with retry_after, or 5xx)."""
         rule = FailureRule(method.upper(), re.compile(path_regex), status, retry_after, times, is_global)
+        self.http.failures.append(rule)
+
+    def lose_next_response(
+        self, method: str, path_regex: str, status: int = 502, times: int = 1, *, hold: asyncio.Event | None = None,
+    ) -> None:
+        """Apply the next ``times`` matching API requests (the message is created), then answer ``status``
+        instead of their result, as when Discord's edge loses a response. With ``hold``, answer only once
+        it is set: a test can stop the bot while its request is in flight."""
+        rule = FailureRule(method.upper(), re.compile(path_regex), status, 0.0, times, after_applying=True, hold=hold)
         self.http.failures.append(rule)
 
     def requests_to(self, method: str, path_regex: str) -> list[RecordedRequest]:

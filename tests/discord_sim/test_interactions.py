@@ -8,7 +8,7 @@ import discord
 import pytest
 from discord import app_commands
 
-from bot.simulator import CommandNotAvailable, DiscordSimulator
+from discord_sim import CommandNotAvailable, DiscordSimulator
 
 from .conftest import Runner, World, make_intents
 
@@ -238,6 +238,22 @@ def extra_client(guild_id: int) -> discord.Client:
         except discord.NotFound as exc:
             client.late_errors.append(exc)  # type: ignore[attr-defined]
 
+    @tree.command(name="public-defer", description="Defers publicly, follows up ephemerally", guild=guild)
+    async def public_defer(interaction: discord.Interaction) -> None:
+        await interaction.response.defer(thinking=True)
+        await interaction.followup.send("meant to be private", ephemeral=True)
+
+    @tree.command(name="private-defer", description="Defers ephemerally, follows up publicly", guild=guild)
+    async def private_defer(interaction: discord.Interaction) -> None:
+        await interaction.response.defer(thinking=True, ephemeral=True)
+        await interaction.followup.send("meant to be public")
+
+    @tree.command(name="public-defer-twice", description="Defers publicly, then two follow-ups", guild=guild)
+    async def public_defer_twice(interaction: discord.Interaction) -> None:
+        await interaction.response.defer(thinking=True)
+        await interaction.followup.send("first")
+        await interaction.followup.send("second, private", ephemeral=True)
+
     client.tree = tree  # type: ignore[attr-defined]
     client.late_errors = []  # type: ignore[attr-defined]
     return client
@@ -301,3 +317,38 @@ async def test_an_invalid_command_tree_is_refused_with_invalid_form_body(
         with pytest.raises(discord.HTTPException) as excinfo:
             await client.http.bulk_upsert_guild_commands(client.application_id, world.guild.id, [bad])
     assert excinfo.value.code == 50035
+
+
+async def test_a_public_defer_makes_its_first_follow_up_public_whatever_its_flags(
+    sim: DiscordSimulator, world: World, running: Runner
+) -> None:
+    async with running(extra_client(world.guild.id)) as client:
+        await synced(client, world)
+        ix = await sim.invoke_command(world.guild.id, world.general.id, world.alice.id, "public-defer")
+        message = await ix.message()
+    assert message["content"] == "meant to be private"
+    assert not ix.ephemeral
+    assert [m["content"] for m in sim.channel_messages(world.general.id)] == ["meant to be private"]
+
+
+async def test_an_ephemeral_defer_keeps_its_first_follow_up_ephemeral(
+    sim: DiscordSimulator, world: World, running: Runner
+) -> None:
+    async with running(extra_client(world.guild.id)) as client:
+        await synced(client, world)
+        ix = await sim.invoke_command(world.guild.id, world.general.id, world.alice.id, "private-defer")
+        message = await ix.message()
+    assert message["content"] == "meant to be public"
+    assert ix.ephemeral
+    assert sim.channel_messages(world.general.id) == []
+
+
+async def test_later_follow_ups_choose_their_own_visibility(
+    sim: DiscordSimulator, world: World, running: Runner
+) -> None:
+    async with running(extra_client(world.guild.id)) as client:
+        await synced(client, world)
+        ix = await sim.invoke_command(world.guild.id, world.general.id, world.alice.id, "public-defer-twice")
+        await sim.wait_for(lambda: ix.followups)
+    assert [m["content"] for m in sim.channel_messages(world.general.id)] == ["first"]
+    assert ix.followups[0]["content"] == "second, private" and ix.followups[0]["flags"] & 64

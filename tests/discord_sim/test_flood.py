@@ -7,7 +7,7 @@ import asyncio
 import discord
 import pytest
 
-from bot.simulator import DiscordSimulator
+from discord_sim import DiscordSimulator
 
 from .conftest import Runner, World, make_intents
 

@@ -1,6 +1,6 @@
 """A local Discord simulator (REST API, gateway, CDN on 127.0.0.1) for end-to-end tests and the sandbox."""
 
-from ._http import RecordedFile, RecordedRequest
+from ._http import RecordedFile, RecordedRequest, SpecViolation
 from ._interactions import CommandNotAvailable, SimInteraction
 from ._simulator import DiscordSimulator
 from ._state import (
@@ -29,5 +29,6 @@ __all__ = [
     "SimMember",
     "SimRole",
     "SimUser",
+    "SpecViolation",
     "permission_value",
 ]

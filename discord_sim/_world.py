@@ -41,6 +41,7 @@ USER_MENTION = re.compile(r"<@!?(\d+)>")
 ROLE_MENTION = re.compile(r"<@&(\d+)>")
 ATTACHMENT_REF = "attachment://"
 FLOOD_ID = "@@flood-message-id@@"  # where each flooded message's snowflake goes in its template
+SUPPRESS_EMBEDS = 1 << 2
 
 Payload = dict[str, Any]
 
@@ -236,9 +237,14 @@ class World:
 
     def edit_message(self, msg: Payload, payload: Payload, files: list[tuple[str, str, bytes]]) -> Payload:
         channel = self.channels[int(msg["channel_id"])]
-        for key in ("content", "components", "flags"):
+        for key in ("content", "components"):
             if key in payload:
                 msg[key] = payload[key] if payload[key] is not None else ([] if key == "components" else None)
+        if "flags" in payload:
+            # An edit can only toggle SUPPRESS_EMBEDS: a message's other flags (above all EPHEMERAL, fixed by a
+            # deferral for the follow-up that fills it in) cannot change once it exists.
+            asked = int(payload["flags"] or 0)
+            msg["flags"] = (msg["flags"] & ~SUPPRESS_EMBEDS) | (asked & SUPPRESS_EMBEDS)
         if "allowed_mentions" in payload:
             # Kept verbatim (ids as the client sent them): tests assert on what Discord received.
             msg["allowed_mentions"] = payload["allowed_mentions"]

@@ -10,7 +10,7 @@ import pytest
 import yarl
 
 from bot.clock import FakeClock
-from bot.simulator import DiscordSimulator
+from discord_sim import DiscordSimulator
 
 from .conftest import Runner, World, make_intents
 
@@ -231,3 +231,37 @@ async def test_an_op7_reconnect_is_followed_by_a_resume(sim: DiscordSimulator, w
         sim.request_reconnect()
         await sim.wait_for(lambda: resumed, timeout=10)
         assert sim.connected
+
+
+@pytest.mark.simulator(resume_replay_limit=5)
+async def test_a_resume_within_the_replay_limit_replays_every_missed_event(
+    sim: DiscordSimulator, world: World, running: Runner
+) -> None:
+    seen: list[discord.Message] = []
+    client = new_client()
+    client.event(_collector("on_message", seen))
+    async with running(client):
+        sim.drop_connections()
+        for i in range(3):
+            await sim.send_message(world.general.id, world.alice.id, f"missed {i}")
+        await sim.wait_for(lambda: len(seen) == 3, timeout=10)
+    assert [m.content for m in seen] == ["missed 0", "missed 1", "missed 2"]
+    assert [p["op"] for p in sim.gateway.received if p["op"] in (2, 6)] == [2, 6]
+
+
+@pytest.mark.simulator(resume_replay_limit=5)
+async def test_a_resume_past_the_replay_limit_gets_invalid_session_and_identifies_afresh(
+    sim: DiscordSimulator, world: World, running: Runner
+) -> None:
+    seen: list[discord.Message] = []
+    client = new_client()
+    client.event(_collector("on_message", seen))
+    async with running(client):
+        sim.drop_connections()
+        for i in range(8):
+            await sim.send_message(world.general.id, world.alice.id, f"missed {i}")
+        await sim.wait_for(lambda: [p["op"] for p in sim.gateway.received if p["op"] in (2, 6)] == [2, 6, 2],
+                           timeout=10)
+        await sim.wait_for(lambda: sim.gateway.active_sessions, timeout=10)
+    # Discord cannot replay the gap, so it replays nothing: the client starts a new session instead.
+    assert seen == []

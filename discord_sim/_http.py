@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from . import _spec as spec
 from ._validation import ApiError
 
 if TYPE_CHECKING:
@@ -48,6 +50,17 @@ class RecordedRequest:
     status: int = 0
     response: Any = None
     route: str | None = None
+    raw_text: str | None = None  # the body, when it was not valid JSON
+
+
+@dataclass
+class SpecViolation:
+    """A request body that Discord's OpenAPI specification refuses, with Discord's ``errors`` tree."""
+
+    method: str
+    path: str
+    body: Any
+    errors: dict[str, Any]
 
 
 @dataclass
@@ -58,6 +71,9 @@ class FailureRule:
     retry_after: float
     times: int
     is_global: bool = False
+    # Set: the request is applied first and only its response is replaced (a response lost on the way back).
+    after_applying: bool = False
+    hold: asyncio.Event | None = None  # answer only once this is set
 
 
 @dataclass
@@ -156,6 +172,7 @@ class HttpFront:
         self.requests: list[RecordedRequest] = []
         self.unknown_routes: list[RecordedRequest] = []
         self.failures: list[FailureRule] = []
+        self.spec_violations: list[SpecViolation] = []
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -193,15 +210,46 @@ class HttpFront:
         record.route = f"{route.method} {route.template}"
         if route.auth and request.headers.get("Authorization") != f"Bot {self.world.token}":
             return 401, {"message": "401: Unauthorized", "code": 0}, {}
+        invalid = self._check_body(request, record, route)
         injected = self._injected_failure(request.method, record.path)
         if injected is not None:
             return injected
+        if invalid is not None:
+            raise invalid
         status, data = await route.handler(Call(request, record, args))
+        if status < 300 and (lost := self._lost_response(request.method, record.path)):
+            if lost.hold is not None:
+                await lost.hold.wait()
+            return lost.status, {"message": f"{lost.status}: Simulated server error", "code": 0}, {}
         return status, data, {}
+
+    def _check_body(self, request: web.Request, record: RecordedRequest, route: Route) -> ApiError | None:
+        """Discord's answer to a body it would refuse (unparseable JSON, or against the spec), else None.
+
+        A body that breaks the spec is also recorded in ``spec_violations``, even when a test injected a
+        failure for the request, so that the bot's own traffic is checked whatever Discord answered."""
+        if record.json is None:
+            return None  # no body (or a multipart without payload_json): the route decides
+        if record.raw_text is not None:
+            return ApiError(400, 50109, "The request body contains invalid JSON.")
+        errors = spec.violations(request.method, route.template, record.json)
+        if errors is None:
+            return None
+        self.spec_violations.append(SpecViolation(request.method, record.path, record.json, errors))
+        return ApiError(400, 50035, "Invalid Form Body", errors)
+
+    def _lost_response(self, method: str, path: str) -> FailureRule | None:
+        for rule in self.failures:
+            if rule.after_applying and rule.times > 0 and rule.method in (method, "*") and rule.pattern.search(path):
+                rule.times -= 1
+                return rule
+        return None
 
     def _injected_failure(self, method: str, path: str) -> tuple[int, Any, dict[str, str]] | None:
         for rule in self.failures:
             if rule.times <= 0 or rule.method not in (method, "*") or not rule.pattern.search(path):
+                continue
+            if rule.after_applying:
                 continue
             rule.times -= 1
             if rule.status == 429:
@@ -237,7 +285,10 @@ class HttpFront:
                 data = await part.read()  # type: ignore[union-attr]
                 filename = getattr(part, "filename", None)
                 if name == "payload_json":
-                    record.json = json.loads(data)
+                    try:
+                        record.json = json.loads(data)
+                    except ValueError:
+                        record.json = record.raw_text = bytes(data).decode(errors="replace")
                 elif filename is not None:
                     ctype = part.headers.get("Content-Type", "application/octet-stream")
                     record.files.append(RecordedFile(name, filename, ctype, bytes(data)))
@@ -247,7 +298,7 @@ class HttpFront:
                 try:
                     record.json = json.loads(raw)
                 except ValueError:
-                    record.json = raw.decode(errors="replace")
+                    record.json = record.raw_text = raw.decode(errors="replace")
         return record
 
     async def _cdn(self, request: web.Request) -> web.StreamResponse:

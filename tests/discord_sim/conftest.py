@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from typing import Any
 
+import aiohttp
 import discord
 import discord.asset
 import discord.gateway
@@ -15,12 +18,14 @@ import discord.http
 import pytest
 import yarl
 
-from bot.simulator import DiscordSimulator, SimChannel, SimGuild, SimRole, SimUser
+from discord_sim import DiscordSimulator, SimChannel, SimGuild, SimRole, SimUser
 
 
 @pytest.fixture
-async def sim(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[DiscordSimulator]:
-    async with DiscordSimulator() as simulator:
+async def sim(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[DiscordSimulator]:
+    """A started simulator; ``@pytest.mark.simulator(**options)`` passes constructor options to it."""
+    marker = request.node.get_closest_marker("simulator")
+    async with DiscordSimulator(**(marker.kwargs if marker else {})) as simulator:
         # The same two knobs the bot applies from DISCORD_API_BASE / DISCORD_GATEWAY_URL.
         monkeypatch.setattr(discord.http.Route, "BASE", simulator.api_base)
         monkeypatch.setattr(discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(simulator.gateway_url))
@@ -78,3 +83,27 @@ def running(sim: DiscordSimulator) -> Runner:
                 await asyncio.wait_for(task, 5)
 
     return run
+
+
+async def call_api(sim: DiscordSimulator, method: str, path: str, body: Any = None, *,
+                   raw: bytes | None = None, payload_json: Any = None) -> tuple[int, Any]:
+    """One request as any HTTP client could send it (not only discord.py): status and decoded JSON body.
+
+    ``body`` is sent as JSON, ``raw`` as bytes labelled JSON, ``payload_json`` as a multipart form with one file.
+    """
+    headers = {"Authorization": f"Bot {sim.token}"}
+    async with aiohttp.ClientSession() as session:
+        kwargs: dict[str, Any] = {"headers": headers}
+        if raw is not None:
+            kwargs["data"] = raw
+            headers["Content-Type"] = "application/json"
+        elif payload_json is not None:
+            form = aiohttp.FormData()
+            form.add_field("payload_json", json.dumps(payload_json), content_type="application/json")
+            form.add_field("files[0]", b"hello", filename="hello.txt", content_type="text/plain")
+            kwargs["data"] = form
+        elif body is not None:
+            kwargs["json"] = body
+        async with session.request(method, sim.api_base + path, **kwargs) as resp:
+            data = await resp.json() if resp.content_type == "application/json" else None
+            return resp.status, data

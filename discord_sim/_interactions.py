@@ -302,7 +302,7 @@ class InteractionRoutes:
         return data
 
     def _webhook(self, call: Call) -> SimInteraction:
-        if int(call.args[0]) != self.world.application_id:
+        if call.args[0] != str(self.world.application_id):  # a non-numeric id is just an unknown webhook
             raise ApiError(404, 10015, "Unknown Webhook")
         ix = self.interactions.get(call.args[1])
         if ix is None:

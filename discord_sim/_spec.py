@@ -1,0 +1,119 @@
+"""Request bodies checked against Discord's OpenAPI 3.1 specification (spec/openapi.json), as Discord checks them."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import logging
+import re
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+log = logging.getLogger(__name__)
+
+SPEC_URI = "urn:discord-openapi"
+PARAMETER = re.compile(r"\{\w+\}")
+SNOWFLAKE = "^(0|[1-9][0-9]*)$"
+
+# Discord's own codes for each kind of violation ("errors" tree of a 50035 Invalid Form Body).
+CODES: dict[str, tuple[str, str]] = {
+    "required": ("BASE_TYPE_REQUIRED", "This field is required"),
+    "maxLength": ("BASE_TYPE_MAX_LENGTH", "Must be {limit} or fewer in length."),
+    "minLength": ("BASE_TYPE_MIN_LENGTH", "Must be {limit} or more in length."),
+    "maxItems": ("BASE_TYPE_MAX_LENGTH", "Must be {limit} or fewer in length."),
+    "minItems": ("BASE_TYPE_MIN_LENGTH", "Must be {limit} or more in length."),
+    "maximum": ("NUMBER_TYPE_MAX", "Value should be less than or equal to {limit}."),
+    "minimum": ("NUMBER_TYPE_MIN", "Value should be greater than or equal to {limit}."),
+    "enum": ("BASE_TYPE_CHOICES", "Value must be one of {limit}."),
+    "const": ("BASE_TYPE_CHOICES", "Value must be one of ({limit},)."),
+    "pattern": ("STRING_TYPE_REGEX", "String value did not match validation regex."),
+    "format": ("BASE_TYPE_INVALID", "Invalid value."),
+}
+TYPE_CODES = {
+    "string": ("BASE_TYPE_STRING", "Could not interpret \"{value}\" as string."),
+    "integer": ("NUMBER_TYPE_COERCE", "Value \"{value}\" is not int."),
+    "number": ("NUMBER_TYPE_COERCE", "Value \"{value}\" is not a number."),
+    "boolean": ("BASE_TYPE_BOOLEAN", "Must be either true or false."),
+    "array": ("LIST_TYPE_CONVERT", "Only iterables may be used in a ListType"),
+    "object": ("DICT_TYPE_CONVERT", "Only dictionaries may be used in a DictType"),
+}
+
+
+@functools.cache
+def document() -> dict[str, Any]:
+    """The vendored specification, with the deviations listed in the README applied (Discord's docs win)."""
+    text = resources.files(__package__).joinpath("spec/openapi.json").read_text(encoding="utf-8")
+    doc: dict[str, Any] = json.loads(text)
+    schemas = doc["components"]["schemas"]
+    # Discord accepts integer snowflakes (discord.py sends some ids as JSON integers), not only strings.
+    schemas["SnowflakeType"] = {"anyOf": [{"type": "string", "pattern": SNOWFLAKE}, {"type": "integer", "minimum": 0}]}
+    return doc
+
+
+@functools.cache
+def _registry() -> Registry[Any]:
+    resource = Resource.from_contents(document(), default_specification=DRAFT202012)
+    return Registry().with_resource(SPEC_URI, resource)
+
+
+@functools.cache
+def _operations() -> dict[tuple[str, str], str]:
+    """(METHOD, path with anonymous parameters) -> the spec's path template."""
+    return {(method.upper(), PARAMETER.sub("{}", path)): path
+            for path, item in document()["paths"].items() for method in item if method != "parameters"}
+
+
+@functools.cache
+def validator(method: str, template: str) -> Draft202012Validator | None:
+    """The validator of an operation's JSON request body (built once, on first use), or None without one."""
+    path = _operations().get((method.upper(), PARAMETER.sub("{}", template)))
+    if path is None:
+        return None
+    operation = document()["paths"][path][method.lower()]
+    content = (operation.get("requestBody") or {}).get("content") or {}
+    schema = (content.get("application/json") or {}).get("schema")
+    if schema is None:
+        return None
+    pointer = f"{SPEC_URI}#/paths/{_escape(path)}/{method.lower()}/requestBody/content/application~1json/schema"
+    return Draft202012Validator({"$ref": pointer}, registry=_registry())
+
+
+def _escape(part: str) -> str:
+    return part.replace("~", "~0").replace("/", "~1")
+
+
+def violations(method: str, template: str, body: Any) -> dict[str, Any] | None:
+    """Discord's ``errors`` tree for a body that breaks its operation's schema, or None if it is valid."""
+    check = validator(method, template)
+    if check is None:
+        return None
+    tree: dict[str, Any] = {}
+    for error in check.iter_errors(copy.deepcopy(body)):
+        _add(tree, best_match([error]))
+    return tree or None
+
+
+def _add(tree: dict[str, Any], error: ValidationError) -> None:
+    path = [str(p) for p in error.absolute_path]
+    kind = str(error.validator)
+    limit = error.validator_value
+    if kind == "required":
+        missing = re.match(r"'([^']+)' is a required property", error.message)
+        path.append(missing.group(1) if missing else "?")
+        code, message = CODES["required"]
+    elif kind == "type":
+        wanted = limit[0] if isinstance(limit, list) else limit
+        code, message = TYPE_CODES.get(str(wanted), ("BASE_TYPE_INVALID", "Invalid value."))
+    else:
+        code, message = CODES.get(kind, ("BASE_TYPE_INVALID", "Invalid value."))
+    node = tree
+    for part in path:
+        node = node.setdefault(part, {})
+    text = message.format(limit=limit, value=str(error.instance)[:50])
+    node.setdefault("_errors", []).append({"code": code, "message": text})
