@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from itertools import islice
@@ -117,6 +117,9 @@ class ActivityRecorder:
         self._closed = False
         self._paused: dict[int, asyncio.Event] = {}
         self._epochs: dict[int, int] = {}  # bumped by each paused() change: older reads are stale
+        # Members evicted while a walk or a bulk load read rows from storage: a row read before such a
+        # member's last flush is older than what was evicted, so it must not be cached (see _stored_rows).
+        self._eviction_watches: list[set[Key]] = []
         self.committed_listeners: list[Callable[[], Awaitable[None] | None]] = []
 
     # ------------------------------------------------------------------ lifecycle
@@ -283,7 +286,19 @@ class ActivityRecorder:
                 break
             if key not in keep and key not in dirty and key not in flushing and key not in self._member_loads:
                 del self._members[key]
+                for watch in self._eviction_watches:
+                    watch.add(key)
                 excess -= 1
+
+    @contextmanager
+    def _watching_evictions(self) -> Iterator[set[Key]]:
+        """The members evicted while the block runs (it reads member rows from storage)."""
+        watch: set[Key] = set()
+        self._eviction_watches.append(watch)
+        try:
+            yield watch
+        finally:
+            self._eviction_watches.remove(watch)
 
     async def snapshot(self, guild_id: int, member_id: int) -> tuple[MemberStats, set[str]]:
         """The member's current stats and unlocks (including changes not yet flushed); copies."""
@@ -407,10 +422,11 @@ class ActivityRecorder:
                             and (guild_id, a.member_id) not in self._members})
             for start in range(0, len(missing), 500):
                 chunk = missing[start:start + 500]
-                loaded = await self.storage.members.load_many(guild_id, chunk)
+                with self._watching_evictions() as evicted:
+                    loaded = await self.storage.members.load_many(guild_id, chunk)
                 for member_id in chunk:
                     key = (guild_id, member_id)
-                    if key not in self._members:
+                    if key not in self._members and key not in evicted and key not in self._member_loads:
                         stats, unlocked = loaded.get(member_id) or (MemberStats(), set())
                         self._members[key] = MemberState(stats, unlocked)
         results = []
@@ -500,7 +516,8 @@ class ActivityRecorder:
         while True:
             await self._gate(guild_id)
             epoch = self._epochs.get(guild_id, 0)
-            rows = await self.storage.members.load_chunk(guild_id, after, chunk)
+            with self._watching_evictions() as evicted:
+                rows = await self.storage.members.load_chunk(guild_id, after, chunk)
             if guild_id in self._paused or self._epochs.get(guild_id, 0) != epoch:
                 continue  # a bulk change ran while the chunk was read: read it again
             if not rows:
@@ -517,8 +534,10 @@ class ActivityRecorder:
                 key = (guild_id, member_id)
                 state = self._members.get(key)
                 if state is None:
-                    if key in self._member_loads:
-                        loading.append(member_id)  # an activity is loading them: evaluate once it is cached
+                    if key in self._member_loads or key in evicted:
+                        # Being loaded by an activity, or changed and evicted since this chunk was read (the
+                        # row is older than what was flushed): evaluate once loaded afresh.
+                        loading.append(member_id)
                         continue
                     state = MemberState(stats, unlocked)
                     self._members[key] = state

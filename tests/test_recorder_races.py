@@ -220,19 +220,23 @@ async def test_a_walk_never_caches_a_member_row_read_before_their_last_flush(wor
     assert (GUILD, 5) not in world.recorder._members  # member 5 is only in storage
 
     original = world.storage.members.load_chunk
-    reading, release = asyncio.Event(), asyncio.Event()
+    reads: list[asyncio.Event] = []
+    releases = [asyncio.Event(), asyncio.Event()]
 
     async def held_load_chunk(*args: object, **kwargs: object) -> object:
         rows = await original(*args, **kwargs)  # type: ignore[arg-type]
-        reading.set()
-        await release.wait()  # member 5 talks, is flushed and evicted while the walk holds this chunk
+        if len(reads) < len(releases):
+            reads.append(asyncio.Event())
+            reads[-1].set()
+            await releases[len(reads) - 1].wait()
         return rows
 
     world.storage.members.load_chunk = held_load_chunk  # type: ignore[method-assign]
     guild = await world.recorder.guild(GUILD)
-    walk = asyncio.create_task(world.recorder.reevaluate(GUILD, [guild.rulebook.by_id["living-legend"]]))
-    await reading.wait()
-    world.storage.members.load_chunk = original  # type: ignore[method-assign]
+    walk = asyncio.create_task(world.recorder.reevaluate(GUILD, [guild.rulebook.by_id["living-legend"]], chunk=10))
+    while not reads:
+        await asyncio.sleep(0)
+    # While the walk holds its first chunk (members 1-10), member 5 talks, is flushed and evicted.
     for _ in range(3):
         world.clock.advance(timedelta(minutes=1))
         await world.recorder.record(world.message(5))
@@ -240,11 +244,17 @@ async def test_a_walk_never_caches_a_member_row_read_before_their_last_flush(wor
     for other in range(302, 450):  # other members push 5 out of the cache
         await world.recorder.record(world.message(other))
     assert (GUILD, 5) not in world.recorder._members
-    release.set()
-    await walk
-
+    releases[0].set()
+    while len(reads) < 2:
+        await asyncio.sleep(0)
+    # The walk holds its second chunk; member 5 talks again meanwhile, on whatever the walk cached.
+    world.clock.advance(timedelta(minutes=1))
     await world.recorder.record(world.message(5))
     await world.recorder.flush()
+    releases[1].set()
+    await walk
+    await world.recorder.flush()
+
     stats, _ = await world.storage.members.load(GUILD, 5)
     assert stats.get("messages") == 5
 
