@@ -160,6 +160,7 @@ class Management:
             achievement = replace(achievement, id=await self._free_id(guild_id, name))
             preview = replace(preview, achievement=achievement)
             await self.storage.achievements.save(conn, guild_id, achievement, self.clock.now())
+            await self.scheduler.record_retroactive(conn, guild_id, [achievement])
             detail = f"{achievement.id}: {name} ({points} pts) when {parsed.text}"
             await self.storage.audit.add(conn, guild_id, actor_id, "achievement.add", detail, self.clock.now())
         await self.recorder.reload_guild(guild_id)
@@ -212,6 +213,7 @@ class Management:
             if "name" in changes:  # again inside the transaction, against a concurrent add or rename
                 await self._check_name_free(guild_id, updated.name, except_id=current.id)
             await self.storage.achievements.save(conn, guild_id, updated, self.clock.now())
+            await self.scheduler.record_retroactive(conn, guild_id, [updated])
             if delta:
                 await self.storage.members.adjust_points_of_holders(conn, guild_id, updated.id, delta)
             await self.storage.audit.add(conn, guild_id, actor_id, "achievement.edit", f"{updated.id}: {detail}",

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iter
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from functools import partial
 from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -43,6 +44,9 @@ class GuildState:
     tz: ZoneInfo
     rulebook: RuleBook
     tiers: list[Tier]
+    # member id -> achievements a moderator revoked: never earned again by a condition, only by a grant.
+    # Rare, so the whole guild's are kept with it.
+    revoked: dict[int, set[str]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -50,6 +54,14 @@ class MemberState:
     stats: MemberStats
     unlocked: set[str]
     last_counted_message: datetime | None = None  # anti-spam cooldown; memory only
+
+    def settle(self, revoked: set[str] | None, evaluate_with: Callable[[set[str]], Evaluation]) -> Evaluation:
+        """Run an evaluation that must not unlock what a moderator revoked; its unlocks join `unlocked`."""
+        if not revoked:
+            return evaluate_with(self.unlocked)
+        evaluation = evaluate_with(self.unlocked | revoked)
+        self.unlocked.update(a.id for a in evaluation.unlocked)
+        return evaluation
 
 
 @dataclass(slots=True)
@@ -61,10 +73,37 @@ class RecordResult:
 
 @dataclass(slots=True)
 class _Batch:
+    """Changes staged since the last flush. Every item belongs to one member, so a batch splits by member
+    into bounded transactions, each carrying a member's stats row with that member's unlocks and
+    announcements (a crash between two of them leaves each member consistent)."""
+
     dirty: set[Key] = field(default_factory=set)
     unlocks: list[tuple[int, int, str, datetime]] = field(default_factory=list)
-    revokes: list[tuple[int, int, str]] = field(default_factory=list)
+    # (guild, member, achievement, revoked?) in the order they happened: True revokes (the unlock row goes,
+    # a revocation row stops it being earned again), False is a grant ending an earlier revoke.
+    revocations: list[tuple[int, int, str, bool]] = field(default_factory=list)
     announcements: list[NewAnnouncement] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.dirty or self.unlocks or self.revocations or self.announcements)
+
+    def split(self, members: int) -> list[_Batch]:
+        """This batch as parts of at most `members` members each, every member's items in its part."""
+        keys = list(self.dirty | {u[:2] for u in self.unlocks} | {r[:2] for r in self.revocations}
+                    | {(a.guild_id, a.member_id) for a in self.announcements})
+        if len(keys) <= members:
+            return [self]
+        part_of = {key: n // members for n, key in enumerate(keys)}
+        parts = [_Batch() for _ in range(max(part_of.values()) + 1)]
+        for key in self.dirty:
+            parts[part_of[key]].dirty.add(key)
+        for unlock in self.unlocks:
+            parts[part_of[unlock[:2]]].unlocks.append(unlock)
+        for change in self.revocations:
+            parts[part_of[change[:2]]].revocations.append(change)
+        for item in self.announcements:
+            parts[part_of[(item.guild_id, item.member_id)]].announcements.append(item)
+        return parts
 
 
 def zone(name: str) -> ZoneInfo:
@@ -111,6 +150,7 @@ class ActivityRecorder:
         self._drains: set[asyncio.Task[None]] = set()
         self._batch = _Batch()
         self._flushing: set[Key] = set()  # members of the batch a flush is writing
+        self._writing = _Batch()  # the batch a flush is writing
         self._wake = asyncio.Event()
         self._flush_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -187,7 +227,17 @@ class ActivityRecorder:
             settings = await self._create_guild(guild_id)
         achievements = await self.storage.achievements.list(guild_id)
         tiers = await self.storage.tiers.list(guild_id)
-        return GuildState(settings, zone(settings.timezone), RuleBook(achievements), tiers)
+        revoked = await self.storage.members.revocations(guild_id)
+        # Revokes and grants staged but not yet committed are not in storage yet: replay them in order.
+        for batch in (self._writing, self._batch):
+            for g, member_id, achievement_id, is_revoke in batch.revocations:
+                if g != guild_id:
+                    continue
+                if is_revoke:
+                    revoked.setdefault(member_id, set()).add(achievement_id)
+                else:
+                    revoked.get(member_id, set()).discard(achievement_id)
+        return GuildState(settings, zone(settings.timezone), RuleBook(achievements), tiers, revoked)
 
     async def _create_guild(self, guild_id: int) -> GuildSettings:
         """A guild seen for the first time gets the default settings, tiers and achievement pack."""
@@ -337,6 +387,7 @@ class ActivityRecorder:
                           len(staged))
             for key in [k for k in self._members if k[0] == guild_id]:
                 del self._members[key]
+            self._guilds.pop(guild_id, None)  # revocations may have changed too: read the guild afresh
             self._epochs[guild_id] = self._epochs.get(guild_id, 0) + 1
         finally:
             del self._paused[guild_id]
@@ -444,8 +495,9 @@ class ActivityRecorder:
             state.last_counted_message = activity.at
         day, hour = local_date_and_hour(activity.at, guild.tz)
         changed = apply_activity(state.stats, activity, day)
-        evaluation = evaluate(state.stats, state.unlocked, guild.rulebook, changed, activity.at,
-                              hour if activity.is_active else None, guild.tiers)
+        evaluation = state.settle(guild.revoked.get(activity.member_id), lambda unlocked: evaluate(
+            state.stats, unlocked, guild.rulebook, changed, activity.at, hour if activity.is_active else None,
+            guild.tiers))
         self._stage(activity.guild_id, activity.member_id, state, guild, evaluation, activity.at,
                     activity.channel_id)
         return RecordResult(True, evaluation.unlocked, evaluation.tier_reached)
@@ -471,11 +523,15 @@ class ActivityRecorder:
             return RecordResult(counted=False)
         now = self.clock.now()
         old_points = state.stats.get("points")
+        revoked = guild.revoked.get(member_id)
+        if revoked and achievement_id in revoked:
+            revoked.discard(achievement_id)  # a grant ends the revoke
+            self._batch.revocations.append((guild_id, member_id, achievement_id, False))
         state.unlocked.add(achievement_id)
         state.stats.add("points", achievement.points)
         state.stats.add("achievements", 1)
-        cascade = evaluate(state.stats, state.unlocked, guild.rulebook, {"points", "achievements"}, now, None,
-                           guild.tiers)
+        cascade = state.settle(revoked, lambda unlocked: evaluate(
+            state.stats, unlocked, guild.rulebook, {"points", "achievements"}, now, None, guild.tiers))
         evaluation = Evaluation([achievement, *cascade.unlocked])
         evaluation.tier_reached = tier_change(old_points, state.stats.get("points"), guild.tiers)
         self._stage(guild_id, member_id, state, guild, evaluation, now, None)
@@ -483,10 +539,11 @@ class ActivityRecorder:
 
     async def revoke(self, guild_id: int, member_id: int, achievement_id: str, points: int) -> bool:
         """Take an unlock back, with the points it gave; False if the member did not have it."""
-        _guild, state = await self._ready(guild_id, member_id)
+        guild, state = await self._ready(guild_id, member_id)
         if achievement_id not in state.unlocked:
             return False
         state.unlocked.discard(achievement_id)
+        guild.revoked.setdefault(member_id, set()).add(achievement_id)
         state.stats.values["points"] = max(0, state.stats.get("points") - points)
         state.stats.values["achievements"] = max(0, state.stats.get("achievements") - 1)
         batch = self._batch
@@ -498,7 +555,7 @@ class ActivityRecorder:
             if not (a.guild_id == guild_id and a.member_id == member_id and a.kind == "unlock"
                     and a.payload.get("achievement_id") == achievement_id)
         ]
-        batch.revokes.append((guild_id, member_id, achievement_id))
+        batch.revocations.append((guild_id, member_id, achievement_id, True))
         self._wake.set()
         return True
 
@@ -521,14 +578,14 @@ class ActivityRecorder:
             if guild_id in self._paused or self._epochs.get(guild_id, 0) != epoch:
                 continue  # a bulk change ran while the chunk was read: read it again
             if not rows:
-                return total
+                return await self._committed(total)
             guild = self._guilds.get(guild_id) or await self.guild(guild_id)
             if guild_id in self._paused or self._epochs.get(guild_id, 0) != epoch:
                 continue
             # The achievements as they are now: an edit or a removal may have happened since the job began.
             targets = [guild.rulebook.by_id[i] for i in wanted if i in guild.rulebook.by_id]
             if not targets:
-                return total
+                return await self._committed(total)
             loading: list[int] = []
             for member_id, stats, unlocked in rows:
                 key = (guild_id, member_id)
@@ -550,9 +607,16 @@ class ActivityRecorder:
             self._evict()
             await asyncio.sleep(0)
 
+    async def _committed(self, total: int) -> int:
+        # A finished walk is crossed off by its caller: its unlocks must be committed by then, or a crash
+        # right after would lose them with nothing left to redo the walk.
+        await self.flush()
+        return total
+
     def _reevaluate_one(self, guild_id: int, member_id: int, state: MemberState, guild: GuildState, now: datetime,
                         achievements: Sequence[Achievement]) -> int:
-        evaluation = evaluate_all(state.stats, state.unlocked, guild.rulebook, now, guild.tiers, achievements)
+        evaluation = state.settle(guild.revoked.get(member_id), lambda unlocked: evaluate_all(
+            state.stats, unlocked, guild.rulebook, now, guild.tiers, achievements))
         if evaluation.unlocked:
             self._stage(guild_id, member_id, state, guild, evaluation, now, None)
         return len(evaluation.unlocked)
@@ -578,46 +642,72 @@ class ActivityRecorder:
 
     # ------------------------------------------------------------------ flush
     async def flush(self) -> None:
+        """Write everything staged, in transactions of at most `max_batch` members each.
+
+        Bounded, so that after a failure (a full disk) a transaction that fits can still be written. A
+        failed part and the parts after it go back in front of whatever arrived meanwhile; nothing is lost.
+        """
         async with self._flush_lock:
             batch, self._batch = self._batch, _Batch()
-            if not (batch.dirty or batch.unlocks or batch.revokes or batch.announcements):
+            if not batch:
                 return
-            self._flushing = batch.dirty
-            rows = []
+            # Snapshot every row now, in step with the batch's unlocks: a member's stats row never runs
+            # ahead of (or behind) the unlocks written beside it.
+            rows: dict[Key, MemberStats] = {}
             for key in batch.dirty:
                 state = self._members.get(key)
                 if state is not None:
-                    rows.append((key[0], key[1], MemberStats(dict(state.stats.values), state.stats.last_active)))
-            async def write(conn: aiosqlite.Connection) -> None:
-                await self.storage.members.save_stats(conn, rows)
-                for guild_id, member_id, achievement_id in batch.revokes:
-                    await self.storage.members.delete_unlock(conn, guild_id, member_id, achievement_id)
-                if batch.unlocks:
-                    await self.storage.members.insert_unlocks(conn, batch.unlocks)
-                if batch.announcements:
-                    await self.storage.outbox.add(conn, batch.announcements, self.clock.now())
-
+                    rows[key] = MemberStats(dict(state.stats.values), state.stats.last_active)
+            parts = batch.split(self.max_batch)
+            self._flushing, self._writing = batch.dirty, batch
+            announced = False
             try:
-                # A cancel of the flushing task waits for the transaction to settle: a batch is written once.
-                await self.storage.db.committed(write)
-            except asyncio.CancelledError:
-                raise  # committed: nothing to put back
-            except BaseException:
-                # Put the batch back in front of whatever arrived meanwhile; nothing is lost.
-                current = self._batch
-                current.dirty |= batch.dirty
-                revoked_since = {tuple(r) for r in current.revokes}
-                current.unlocks[:0] = [u for u in batch.unlocks if u[:3] not in revoked_since]
-                current.revokes[:0] = batch.revokes
-                current.announcements[:0] = batch.announcements
-                raise
+                for n, part in enumerate(parts):
+                    part_rows = [(g, m, rows[(g, m)]) for g, m in part.dirty if (g, m) in rows]
+                    try:
+                        # A cancel of the flushing task waits for the transaction to settle: a part is
+                        # written once.
+                        await self.storage.db.committed(partial(self._write, part, part_rows))
+                    except asyncio.CancelledError:
+                        self._put_back(parts[n + 1:])  # this part is committed
+                        raise
+                    except BaseException:
+                        self._put_back(parts[n:])
+                        raise
+                    announced = announced or bool(part.announcements)
             finally:
-                self._flushing = set()
-        if batch.announcements:
-            for listener in self.committed_listeners:
-                result = listener()
-                if asyncio.iscoroutine(result):
-                    await result
+                self._flushing, self._writing = set(), _Batch()
+                if announced:
+                    await self._notify_committed()
+
+    async def _write(self, part: _Batch, rows: list[tuple[int, int, MemberStats]], conn: aiosqlite.Connection) -> None:
+        members = self.storage.members
+        await members.save_stats(conn, rows)
+        for guild_id, member_id, achievement_id, revoked in part.revocations:
+            if revoked:
+                await members.revoke_unlock(conn, guild_id, member_id, achievement_id, self.clock.now())
+            else:
+                await members.end_revocation(conn, guild_id, member_id, achievement_id)
+        if part.unlocks:
+            await members.insert_unlocks(conn, part.unlocks)
+        if part.announcements:
+            await self.storage.outbox.add(conn, part.announcements, self.clock.now())
+
+    def _put_back(self, parts: Sequence[_Batch]) -> None:
+        """Return unwritten parts in front of what was staged since, minus unlocks revoked meanwhile."""
+        current = self._batch
+        revoked_since = {change[:3] for change in current.revocations if change[3]}
+        for part in reversed(parts):
+            current.dirty |= part.dirty
+            current.unlocks[:0] = [u for u in part.unlocks if u[:3] not in revoked_since]
+            current.revocations[:0] = part.revocations
+            current.announcements[:0] = part.announcements
+
+    async def _notify_committed(self) -> None:
+        for listener in self.committed_listeners:
+            result = listener()
+            if asyncio.iscoroutine(result):
+                await result
 
 
 def announcements_for(

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Sequence
 from datetime import date, timedelta
 
+import aiosqlite
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -100,9 +101,19 @@ class Scheduler:
             log.info("guild %s: rollover of %s, %d streaks reset", guild_id, yesterday, reset)
             return yesterday
 
+    async def record_retroactive(
+        self, conn: aiosqlite.Connection, guild_id: int, achievements: Sequence[Achievement]
+    ) -> None:
+        """Write down retroactive jobs inside the transaction that adds or changes the achievements: a crash
+        right after that commit still leaves the jobs to resume at the next start."""
+        for achievement in achievements:
+            await self.storage.meta.set_in(conn, f"{RETROACTIVE}{guild_id}:{achievement.id}",
+                                           self.clock.now().isoformat())
+
     async def start_retroactive(self, guild_id: int, achievements: Sequence[Achievement]) -> asyncio.Task[object]:
         """Give `achievements` to stored members who already meet them, in the background. The job is
-        written down first and crossed off when done, so a restart in the middle resumes it."""
+        written down first (normally already by `record_retroactive`) and crossed off only once its unlocks
+        are committed, so a restart at any point resumes it."""
         for achievement in achievements:
             await self.storage.meta.set(f"{RETROACTIVE}{guild_id}:{achievement.id}", self.clock.now().isoformat())
         return self.retroactive(guild_id, achievements)

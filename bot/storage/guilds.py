@@ -163,11 +163,14 @@ class MetaRepository:
 
     async def set(self, key: str, value: str) -> None:
         async with self.db.transaction() as conn:
-            await conn.execute(
-                "INSERT INTO bot_meta (key, value) VALUES (?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (key, value),
-            )
+            await self.set_in(conn, key, value)
+
+    async def set_in(self, conn: aiosqlite.Connection, key: str, value: str) -> None:
+        """Set a key inside the caller's transaction, so that it is written with what it is about."""
+        await conn.execute(
+            "INSERT INTO bot_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
 
     async def delete(self, key: str) -> None:
         async with self.db.transaction() as conn:

@@ -165,6 +165,34 @@ class MemberRepository:
         )
         return cur.rowcount > 0
 
+    async def revocations(self, guild_id: int) -> dict[int, set[str]]:
+        """Achievements a moderator revoked, by member: not earned again until granted."""
+        found: dict[int, set[str]] = {}
+        async with self.db.conn.execute(
+            "SELECT member_id, achievement_id FROM revocations WHERE guild_id = ?", (guild_id,)
+        ) as cur:
+            for member_id, achievement_id in await cur.fetchall():
+                found.setdefault(member_id, set()).add(achievement_id)
+        return found
+
+    async def revoke_unlock(
+        self, conn: aiosqlite.Connection, guild_id: int, member_id: int, achievement_id: str, at: datetime
+    ) -> None:
+        """Delete an unlock and remember the revoke, so that the condition does not give it back."""
+        await self.delete_unlock(conn, guild_id, member_id, achievement_id)
+        await conn.execute(
+            "INSERT OR IGNORE INTO revocations (guild_id, member_id, achievement_id, revoked_at) VALUES (?, ?, ?, ?)",
+            (guild_id, member_id, achievement_id, at.isoformat()),
+        )
+
+    async def end_revocation(
+        self, conn: aiosqlite.Connection, guild_id: int, member_id: int, achievement_id: str
+    ) -> None:
+        await conn.execute(
+            "DELETE FROM revocations WHERE guild_id = ? AND member_id = ? AND achievement_id = ?",
+            (guild_id, member_id, achievement_id),
+        )
+
     async def unlocks_of(self, guild_id: int, member_id: int) -> list[UnlockRecord]:
         async with self.db.conn.execute(
             "SELECT achievement_id, unlocked_at FROM unlocks WHERE guild_id = ? AND member_id = ? "
@@ -317,6 +345,9 @@ class MemberRepository:
             "(SELECT member_id FROM unlocks WHERE guild_id = ? AND achievement_id = ?)",
             (points, guild_id, guild_id, achievement_id),
         )
+        await conn.execute(
+            "DELETE FROM revocations WHERE guild_id = ? AND achievement_id = ?", (guild_id, achievement_id)
+        )
         cur = await conn.execute(
             "DELETE FROM unlocks WHERE guild_id = ? AND achievement_id = ?", (guild_id, achievement_id)
         )
@@ -337,6 +368,7 @@ class MemberRepository:
         cur = await conn.execute("DELETE FROM member_stats WHERE guild_id = ? AND member_id = ?", (guild_id, member_id))
         existed = cur.rowcount > 0
         await conn.execute("DELETE FROM custom_stats WHERE guild_id = ? AND member_id = ?", (guild_id, member_id))
+        await conn.execute("DELETE FROM revocations WHERE guild_id = ? AND member_id = ?", (guild_id, member_id))
         cur = await conn.execute("DELETE FROM unlocks WHERE guild_id = ? AND member_id = ?", (guild_id, member_id))
         return existed or cur.rowcount > 0
 
