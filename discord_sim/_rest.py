@@ -10,6 +10,7 @@ from urllib.parse import unquote
 from ._gateway import GUILD_MEMBERS
 from ._http import Call, Result, Router
 from ._state import (
+    VOICE_CHANNEL_TYPES,
     SimChannel,
     SimGuild,
     SimMember,
@@ -31,6 +32,9 @@ READ_HISTORY = permission_value("read_message_history")
 MANAGE_MESSAGES = permission_value("manage_messages")
 MANAGE_ROLES = permission_value("manage_roles")
 MANAGE_NICKNAMES = permission_value("manage_nicknames")
+MUTE_MEMBERS = permission_value("mute_members")
+DEAFEN_MEMBERS = permission_value("deafen_members")
+MOVE_MEMBERS = permission_value("move_members")
 MAX_UPLOAD = 10 * 1024 * 1024
 
 MISSING_ACCESS = ApiError(403, 50001, "Missing Access")
@@ -85,6 +89,7 @@ class RestRoutes:
         r.add("GET", "/guilds/{guild}/members/{user}", self.get_member)
         r.add("PATCH", "/guilds/{guild}/members/{user}", self.patch_member)
         r.add("PUT", "/guilds/{guild}/members/{user}/roles/{role}", self.add_member_role)
+        r.add("GET", "/guilds/{guild}/voice-states/{user}", self.get_voice_state)
         r.add("DELETE", "/guilds/{guild}/members/{user}/roles/{role}", self.remove_member_role)
 
     # -- users and the application ---------------------------------------------------------------
@@ -377,8 +382,48 @@ class RestRoutes:
             elif not perms & MANAGE_NICKNAMES or user_id == guild.owner_id or not outranks(guild, bot, member):
                 raise missing_permissions()
             member.nick = body["nick"] or None
+        self._patch_voice(guild, user_id, body)
         self.dispatch_member_update(guild, user_id)
         return 200, self.world.member_payload(guild, user_id)
+
+    def _patch_voice(self, guild: SimGuild, user_id: int, body: dict[str, Any]) -> None:
+        """Server mute, deafen and move (``channel_id``; null disconnects), with Discord's permission checks."""
+        wanted = [k for k in ("mute", "deaf", "channel_id") if k in body]
+        if not wanted:
+            return
+        perms = base_permissions(guild, self.world.bot_user.id)
+        needed = {"mute": MUTE_MEMBERS, "deaf": DEAFEN_MEMBERS, "channel_id": MOVE_MEMBERS}
+        if any(not perms & needed[k] for k in wanted):
+            raise missing_permissions()
+        state = guild.voice_states.get(user_id)
+        if state is None and ("channel_id" in body or any(body[k] is not None for k in ("mute", "deaf") if k in body)):
+            raise ApiError(400, 40032, "Target user is not connected to voice.")
+        member = guild.members[user_id]
+        if body.get("mute") is not None:
+            member.mute = bool(body["mute"])
+        if body.get("deaf") is not None:
+            member.deaf = bool(body["deaf"])
+        if "channel_id" in body:
+            target = body["channel_id"]
+            if target is None:
+                self.world.dispatch_voice_state(guild, user_id, left=True)
+                del guild.voice_states[user_id]
+                return
+            channel = guild.channels.get(_id(target))
+            if channel is None or channel.type not in VOICE_CHANNEL_TYPES:
+                raise form_error("channel_id", "CHANNEL_TYPE_INVALID", "Not a voice channel.")
+            if state is not None:
+                state.channel_id = channel.id
+                state.suppress = channel.type == 13
+        if state is not None:
+            self.world.dispatch_voice_state(guild, user_id)
+
+    async def get_voice_state(self, call: Call) -> Result:
+        guild = self._guild(call.args[0])
+        user_id = self.world.bot_user.id if call.args[1] == "@me" else _id(call.args[1])
+        if user_id not in guild.voice_states:
+            raise ApiError(404, 10065, "Unknown Voice State")
+        return 200, self.world.voice_state_payload(guild, user_id)
 
     def _role(self, guild: SimGuild, role_id: int) -> SimRole:
         role = guild.roles.get(role_id)

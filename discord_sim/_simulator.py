@@ -13,6 +13,7 @@ from typing import Any, Self, TypeVar
 from aiohttp import web
 
 from ._control_interactions import InteractionControl
+from ._control_voice import VoiceControl
 from ._gateway import (
     DEFAULT_REPLAY_LIMIT,
     DIRECT_MESSAGES,
@@ -50,7 +51,7 @@ USE_APPLICATION_COMMANDS = permission_value("use_application_commands")
 SEND_MESSAGES = permission_value("send_messages")
 
 
-class DiscordSimulator(InteractionControl):
+class DiscordSimulator(InteractionControl, VoiceControl):
     """A local Discord (REST, gateway, CDN) on 127.0.0.1 that the unmodified discord.py client talks to."""
 
     def __init__(
@@ -255,6 +256,8 @@ class DiscordSimulator(InteractionControl):
 
     async def remove_member(self, guild_id: int, user_id: int) -> None:
         guild = self.world.guilds[guild_id]
+        if user_id in guild.voice_states:
+            await self.leave_voice(guild_id, user_id)  # as Discord disconnects a member who leaves or is kicked
         guild.members.pop(user_id)
         guild.presences.pop(user_id, None)
         data = {"guild_id": str(guild_id), "user": self.world.users[user_id].payload()}

@@ -179,6 +179,8 @@ class SimChannel:
     overwrites: list[Overwrite] = field(default_factory=list)
     recipient_id: int | None = None
     last_message_id: int | None = None
+    bitrate: int = 64000
+    user_limit: int = 0
 
     def payload(self, users: dict[int, SimUser] | None = None) -> dict[str, Any]:
         if self.type == 1:
@@ -192,7 +194,7 @@ class SimChannel:
                 "recipients": recipients,
                 "flags": 0,
             }
-        return {
+        data: dict[str, Any] = {
             "id": str(self.id),
             "type": self.type,
             "guild_id": _opt_str(self.guild_id),
@@ -206,6 +208,49 @@ class SimChannel:
             "rate_limit_per_user": 0,
             "flags": 0,
         }
+        if self.type in VOICE_CHANNEL_TYPES:
+            # Voice and stage channels: no topic of their own, an audio bitrate, a member limit (0: none).
+            data |= {"bitrate": self.bitrate, "user_limit": self.user_limit, "rtc_region": None,
+                     "video_quality_mode": 1}
+        return data
+
+
+VOICE_CHANNEL_TYPES = (2, 13)  # GUILD_VOICE, GUILD_STAGE_VOICE
+
+
+@dataclass
+class SimVoiceState:
+    """A member's voice connection; ``mute``/``deaf`` are the server's, the ``self_*`` the member's own."""
+
+    user_id: int
+    channel_id: int
+    session_id: str
+    self_mute: bool = False
+    self_deaf: bool = False
+    self_video: bool = False
+    self_stream: bool = False
+    suppress: bool = False
+
+    def payload(self, member: SimMember, guild_id: int | None, member_payload: dict[str, Any] | None,
+                *, channel_id: int | None = -1) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "channel_id": _opt_str(self.channel_id if channel_id == -1 else channel_id),
+            "user_id": str(self.user_id),
+            "session_id": self.session_id,
+            "deaf": member.deaf,
+            "mute": member.mute,
+            "self_deaf": self.self_deaf,
+            "self_mute": self.self_mute,
+            "self_stream": self.self_stream,
+            "self_video": self.self_video,
+            "suppress": self.suppress,
+            "request_to_speak_timestamp": None,
+        }
+        if guild_id is not None:
+            data["guild_id"] = str(guild_id)
+        if member_payload is not None:
+            data["member"] = member_payload
+        return data
 
 
 @dataclass
@@ -217,6 +262,8 @@ class SimMember:
     joined_at: str = field(default_factory=iso_now)
     flags: int = 0
     pending: bool = False
+    mute: bool = False  # server mute and deafen, set by a moderator; they outlast a voice connection
+    deaf: bool = False
 
     def payload(self, user: SimUser | None = None, permissions: int | None = None) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -226,8 +273,8 @@ class SimMember:
             "roles": [str(r) for r in self.roles],
             "joined_at": self.joined_at,
             "premium_since": None,
-            "deaf": False,
-            "mute": False,
+            "deaf": self.deaf,
+            "mute": self.mute,
             "flags": self.flags,
             "pending": self.pending,
             "communication_disabled_until": None,
@@ -251,6 +298,9 @@ class SimGuild:
     members: dict[int, SimMember] = field(default_factory=dict)
     presences: dict[int, dict[str, Any]] = field(default_factory=dict)
     joined_at: str = field(default_factory=iso_now)
+    afk_channel_id: int | None = None
+    afk_timeout: int = 300
+    voice_states: dict[int, SimVoiceState] = field(default_factory=dict)
 
     @property
     def everyone_role(self) -> SimRole:
@@ -269,8 +319,8 @@ class SimGuild:
             "description": None,
             "owner_id": str(self.owner_id),
             "region": None,
-            "afk_channel_id": None,
-            "afk_timeout": 300,
+            "afk_channel_id": _opt_str(self.afk_channel_id),
+            "afk_timeout": self.afk_timeout,
             "widget_enabled": False,
             "verification_level": 0,
             "default_message_notifications": 0,

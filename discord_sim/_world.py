@@ -16,6 +16,7 @@ from ._gateway import (
     GUILD_MESSAGE_REACTIONS,
     GUILD_MESSAGES,
     GUILD_PRESENCES,
+    GUILD_VOICE_STATES,
     MESSAGE_CONTENT,
     GatewaySession,
 )
@@ -145,6 +146,10 @@ class World:
             "embedded_activities": [],
             "lazy": True,
         }
+        if session.intents & GUILD_VOICE_STATES:
+            # Who is in voice already, so a restarted bot knows; partial states, without guild_id.
+            data["voice_states"] = [self.voice_state_payload(guild, u, with_guild=False)
+                                    for u in guild.voice_states]
         if joined:
             del data["unavailable"]
         if session.intents & GUILD_PRESENCES:
@@ -152,6 +157,19 @@ class World:
                 self.presence_payload(guild, u) for u in member_ids if u in guild.presences
             ]
         return data
+
+    def voice_state_payload(
+        self, guild: SimGuild, user_id: int, *, with_guild: bool = True, left: bool = False
+    ) -> Payload:
+        state = guild.voice_states[user_id]
+        member = guild.members[user_id]
+        return state.payload(member, guild.id if with_guild else None, self.member_payload(guild, user_id),
+                             channel_id=None if left else -1)
+
+    def dispatch_voice_state(self, guild: SimGuild, user_id: int, *, left: bool = False) -> None:
+        if self.gateway is not None:
+            data = self.voice_state_payload(guild, user_id, left=left)
+            self.gateway.dispatch("VOICE_STATE_UPDATE", data, GUILD_VOICE_STATES)
 
     def user_mentions(self, guild: SimGuild | None, content: str) -> list[Payload]:
         found: list[Payload] = []
