@@ -228,6 +228,10 @@ class HttpFront:
 
         A body that breaks the spec is also recorded in ``spec_violations``, even when a test injected a
         failure for the request, so that the bot's own traffic is checked whatever Discord answered."""
+        query_errors = spec.query_violations(request.method, route.template, record.query)
+        if query_errors is not None:
+            self.spec_violations.append(SpecViolation(request.method, record.path, record.query, query_errors))
+            return ApiError(400, 50035, "Invalid Form Body", query_errors)
         if record.json is None:
             return None  # no body (or a multipart without payload_json): the route decides
         if record.raw_text is not None:

@@ -10,11 +10,14 @@ from urllib.parse import unquote
 from ._gateway import GUILD_MEMBERS
 from ._http import Call, Result, Router
 from ._state import (
+    ACTIVE,
+    SCHEDULED,
     VOICE_CHANNEL_TYPES,
     SimChannel,
     SimGuild,
     SimMember,
     SimRole,
+    SimScheduledEvent,
     base_permissions,
     permission_value,
 )
@@ -90,6 +93,9 @@ class RestRoutes:
         r.add("PATCH", "/guilds/{guild}/members/{user}", self.patch_member)
         r.add("PUT", "/guilds/{guild}/members/{user}/roles/{role}", self.add_member_role)
         r.add("GET", "/guilds/{guild}/voice-states/{user}", self.get_voice_state)
+        r.add("GET", "/guilds/{guild}/scheduled-events", self.list_scheduled_events)
+        r.add("GET", "/guilds/{guild}/scheduled-events/{event}", self.get_scheduled_event)
+        r.add("GET", "/guilds/{guild}/scheduled-events/{event}/users", self.get_scheduled_event_users)
         r.add("DELETE", "/guilds/{guild}/members/{user}/roles/{role}", self.remove_member_role)
 
     # -- users and the application ---------------------------------------------------------------
@@ -425,6 +431,43 @@ class RestRoutes:
             raise ApiError(404, 10065, "Unknown Voice State")
         return 200, self.world.voice_state_payload(guild, user_id)
 
+    # -- scheduled events --------------------------------------------------------------------------
+    async def list_scheduled_events(self, call: Call) -> Result:
+        guild = self._guild(call.args[0])
+        counts = _flag(call.query("with_user_count"))
+        events = [e for e in guild.scheduled_events.values() if e.status in (SCHEDULED, ACTIVE)]
+        return 200, [self.world.scheduled_event_payload(e, with_user_count=counts) for e in events]
+
+    def _scheduled_event(self, guild: SimGuild, raw_id: str) -> SimScheduledEvent:
+        event = guild.scheduled_events.get(_id(raw_id))
+        if event is None:
+            raise ApiError(404, 10070, "Unknown Guild Scheduled Event")
+        return event
+
+    async def get_scheduled_event(self, call: Call) -> Result:
+        guild = self._guild(call.args[0])
+        event = self._scheduled_event(guild, call.args[1])
+        counts = _flag(call.query("with_user_count"))
+        return 200, self.world.scheduled_event_payload(event, with_user_count=counts)
+
+    async def get_scheduled_event_users(self, call: Call) -> Result:
+        guild = self._guild(call.args[0])
+        event = self._scheduled_event(guild, call.args[1])
+        limit = int(call.query("limit") or 100)
+        ids = sorted(event.subscribers)
+        if call.query("before"):
+            ids = [u for u in ids if u < _id(call.query("before"))][-limit:]
+        else:
+            ids = [u for u in ids if u > _id(call.query("after") or 0)][:limit]
+        result = []
+        for user_id in ids:
+            entry: dict[str, Any] = {"guild_scheduled_event_id": str(event.id),
+                                     "user": self.world.users[user_id].payload()}
+            if _flag(call.query("with_member")) and user_id in guild.members:
+                entry["member"] = self.world.member_payload(guild, user_id, with_user=False)
+            result.append(entry)
+        return 200, result
+
     def _role(self, guild: SimGuild, role_id: int) -> SimRole:
         role = guild.roles.get(role_id)
         if role is None:
@@ -478,6 +521,11 @@ def outranks(guild: SimGuild, user_id: int, member: SimMember) -> bool:
 def check_upload_size(files: list[tuple[str, str, bytes]]) -> None:
     if any(len(data) > MAX_UPLOAD for _, _, data in files):
         raise ApiError(413, 40005, "Request entity too large")
+
+
+def _flag(value: str | None) -> bool:
+    """A boolean query parameter as Discord reads it (discord.py sends 1/0, others true/false)."""
+    return (value or "").lower() in ("1", "true")
 
 
 def _opt_str(value: Any) -> str | None:

@@ -253,6 +253,51 @@ class SimVoiceState:
         return data
 
 
+SCHEDULED, ACTIVE, COMPLETED, CANCELED = 1, 2, 3, 4
+
+
+@dataclass
+class SimScheduledEvent:
+    """A guild scheduled event; ``entity_type`` 1 stage, 2 voice (``channel_id``), 3 external (``location``)."""
+
+    id: int
+    guild_id: int
+    name: str
+    creator_id: int
+    start: datetime
+    entity_type: int
+    end: datetime | None = None
+    channel_id: int | None = None
+    location: str | None = None
+    description: str | None = None
+    status: int = SCHEDULED
+    subscribers: list[int] = field(default_factory=list)
+
+    def payload(self, creator: SimUser | None, *, with_user_count: bool = True) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": str(self.id),
+            "guild_id": str(self.guild_id),
+            "channel_id": _opt_str(self.channel_id),
+            "creator_id": str(self.creator_id),
+            "name": self.name,
+            "description": self.description,
+            "scheduled_start_time": iso(self.start),
+            "scheduled_end_time": iso(self.end) if self.end is not None else None,
+            "privacy_level": 2,
+            "status": self.status,
+            "entity_type": self.entity_type,
+            "entity_id": None,
+            "entity_metadata": {"location": self.location} if self.entity_type == 3 else None,
+            "image": None,
+            "recurrence_rule": None,
+        }
+        if creator is not None:
+            data["creator"] = creator.payload()
+        if with_user_count:
+            data["user_count"] = len(self.subscribers)
+        return data
+
+
 @dataclass
 class SimMember:
     user_id: int
@@ -301,6 +346,7 @@ class SimGuild:
     afk_channel_id: int | None = None
     afk_timeout: int = 300
     voice_states: dict[int, SimVoiceState] = field(default_factory=dict)
+    scheduled_events: dict[int, SimScheduledEvent] = field(default_factory=dict)
 
     @property
     def everyone_role(self) -> SimRole:

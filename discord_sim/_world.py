@@ -21,9 +21,12 @@ from ._gateway import (
     GatewaySession,
 )
 from ._state import (
+    ACTIVE,
+    SCHEDULED,
     Clock,
     SimChannel,
     SimGuild,
+    SimScheduledEvent,
     SimUser,
     SnowflakeFactory,
     SystemClock,
@@ -141,7 +144,8 @@ class World:
             "presences": [],
             "voice_states": [],
             "stage_instances": [],
-            "guild_scheduled_events": [],
+            "guild_scheduled_events": [self.scheduled_event_payload(e) for e in guild.scheduled_events.values()
+                                       if e.status in (SCHEDULED, ACTIVE)],
             "soundboard_sounds": [],
             "embedded_activities": [],
             "lazy": True,
@@ -170,6 +174,9 @@ class World:
         if self.gateway is not None:
             data = self.voice_state_payload(guild, user_id, left=left)
             self.gateway.dispatch("VOICE_STATE_UPDATE", data, GUILD_VOICE_STATES)
+
+    def scheduled_event_payload(self, event: SimScheduledEvent, *, with_user_count: bool = True) -> Payload:
+        return event.payload(self.users.get(event.creator_id), with_user_count=with_user_count)
 
     def user_mentions(self, guild: SimGuild | None, content: str) -> list[Payload]:
         found: list[Payload] = []
