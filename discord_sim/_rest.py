@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import bisect
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
@@ -11,6 +12,7 @@ from ._gateway import GUILD_MEMBERS
 from ._http import Call, Result, Router
 from ._state import (
     ACTIVE,
+    DISCORD_EPOCH_MS,
     SCHEDULED,
     VOICE_CHANNEL_TYPES,
     SimChannel,
@@ -35,6 +37,7 @@ READ_HISTORY = permission_value("read_message_history")
 MANAGE_MESSAGES = permission_value("manage_messages")
 MANAGE_ROLES = permission_value("manage_roles")
 MANAGE_NICKNAMES = permission_value("manage_nicknames")
+CONNECT = permission_value("connect")
 MUTE_MEMBERS = permission_value("mute_members")
 DEAFEN_MEMBERS = permission_value("deafen_members")
 MOVE_MEMBERS = permission_value("move_members")
@@ -93,6 +96,8 @@ class RestRoutes:
         r.add("PATCH", "/guilds/{guild}/members/{user}", self.patch_member)
         r.add("PUT", "/guilds/{guild}/members/{user}/roles/{role}", self.add_member_role)
         r.add("GET", "/guilds/{guild}/voice-states/{user}", self.get_voice_state)
+        r.add("GET", "/guilds/{guild}/threads/active", self.active_threads)
+        r.add("GET", "/channels/{channel}/threads/archived/public", self.public_archived_threads)
         r.add("GET", "/guilds/{guild}/scheduled-events", self.list_scheduled_events)
         r.add("GET", "/guilds/{guild}/scheduled-events/{event}", self.get_scheduled_event)
         r.add("GET", "/guilds/{guild}/scheduled-events/{event}/users", self.get_scheduled_event_users)
@@ -199,19 +204,62 @@ class RestRoutes:
         return channel
 
     async def get_messages(self, call: Call) -> Result:
+        """Newest first; ``around``, ``before`` and ``after`` are exclusive (the first given wins), ``limit``
+        1-100 (default 50; the spec check refuses others). Without Read Message History: no messages, as the
+        docs say; a voice channel's chat also needs Connect."""
+        channel = self._visible_channel(call.args[0])
+        perms = self.world.bot_permissions(channel)
+        if channel.type in VOICE_CHANNEL_TYPES and not perms & CONNECT:
+            raise MISSING_ACCESS
+        if not perms & READ_HISTORY:
+            return 200, []
+        log_ids = self.world.channel_log.get(channel.id, [])  # ascending: snowflakes grow with time
+        limit = int(call.query("limit") or 50)
+        around, before, after = call.query("around"), call.query("before"), call.query("after")
+        if around:
+            # Discord centres the page on the message: half the limit older, the rest from it onwards.
+            index = bisect.bisect_left(log_ids, _id(around))
+            older = self._listed(log_ids, range(index - 1, -1, -1), limit // 2)
+            ids = older[::-1] + self._listed(log_ids, range(index, len(log_ids)), limit - len(older))
+        elif after:
+            ids = self._listed(log_ids, range(bisect.bisect_right(log_ids, _id(after)), len(log_ids)), limit)
+        else:
+            end = bisect.bisect_left(log_ids, _id(before)) if before else len(log_ids)
+            ids = self._listed(log_ids, range(end - 1, -1, -1), limit)[::-1]
+        return 200, [self.world.public(self.world.messages[i]) for i in reversed(ids)]
+
+    def _listed(self, log_ids: list[int], indexes: range, limit: int) -> list[int]:
+        """Up to ``limit`` ids at ``indexes`` of the log, in that order, skipping ephemeral messages (never listed)."""
+        found: list[int] = []
+        for index in indexes:
+            if len(found) >= limit:
+                break
+            mid = log_ids[index]
+            if not self.world.messages[mid]["flags"] & 64:
+                found.append(mid)
+        return found
+
+    # -- threads -----------------------------------------------------------------------------------
+    async def active_threads(self, call: Call) -> Result:
+        guild = self._guild(call.args[0])
+        threads = [c for c in guild.channels.values() if c.is_thread and not c.archived
+                   and self.world.bot_permissions(c) & VIEW_CHANNEL]
+        return 200, {"threads": [t.payload() for t in sorted(threads, key=lambda t: -t.id)], "members": []}
+
+    async def public_archived_threads(self, call: Call) -> Result:
         channel = self._visible_channel(call.args[0])
         if not self.world.bot_permissions(channel) & READ_HISTORY:
-            return 200, []
-        ids = [i for i in self.world.channel_log.get(channel.id, []) if not self.world.messages[i]["flags"] & 64]
-        limit = max(1, min(100, int(call.query("limit") or 50)))
-        before, after = call.query("before"), call.query("after")
+            raise MISSING_ACCESS
+        limit = int(call.query("limit") or 50)
+        threads = [c for c in self.world.channels.values()
+                   if c.parent_id == channel.id and c.type in (10, 11) and c.archived]
+        before = call.query("before")
         if before:
-            ids = [i for i in ids if i < int(before)]
-        if after:
-            ids = [i for i in ids if i > int(after)]
-            ids = ids[:limit]
-        ids = ids[-limit:]
-        return 200, [self.world.public(self.world.messages[i]) for i in reversed(ids)]
+            cutoff = _timestamp(before)
+            threads = [t for t in threads if datetime.fromisoformat(t.archive_timestamp or "") < cutoff]
+        threads.sort(key=lambda t: t.archive_timestamp or "", reverse=True)
+        page = threads[:limit]
+        return 200, {"threads": [t.payload() for t in page], "members": [], "has_more": len(threads) > limit}
 
     async def get_message(self, call: Call) -> Result:
         channel = self._visible_channel(call.args[0])
@@ -351,7 +399,7 @@ class RestRoutes:
 
     async def get_guild_channels(self, call: Call) -> Result:
         guild = self._guild(call.args[0])
-        return 200, [c.payload() for c in guild.channels.values()]
+        return 200, [c.payload() for c in guild.channels.values() if not c.is_thread]
 
     async def get_roles(self, call: Call) -> Result:
         guild = self._guild(call.args[0])
@@ -521,6 +569,17 @@ def outranks(guild: SimGuild, user_id: int, member: SimMember) -> bool:
 def check_upload_size(files: list[tuple[str, str, bytes]]) -> None:
     if any(len(data) > MAX_UPLOAD for _, _, data in files):
         raise ApiError(413, 40005, "Request entity too large")
+
+
+def _timestamp(value: str) -> datetime:
+    """An ISO 8601 timestamp, or a snowflake (discord.py pages archived threads with either)."""
+    try:
+        if value.isdigit():
+            return datetime.fromtimestamp(((int(value) >> 22) + DISCORD_EPOCH_MS) / 1000, UTC)
+        parsed = datetime.fromisoformat(value)
+        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        raise form_error("before", "DATE_TIME_TYPE_PARSE", f'Could not parse "{value[:50]}".') from None
 
 
 def _flag(value: str | None) -> bool:

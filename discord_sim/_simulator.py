@@ -13,6 +13,7 @@ from typing import Any, Self, TypeVar
 from aiohttp import web
 
 from ._control_events import ScheduledEventControl
+from ._control_history import HistoryControl
 from ._control_interactions import InteractionControl
 from ._control_voice import VoiceControl
 from ._gateway import (
@@ -52,7 +53,7 @@ USE_APPLICATION_COMMANDS = permission_value("use_application_commands")
 SEND_MESSAGES = permission_value("send_messages")
 
 
-class DiscordSimulator(InteractionControl, VoiceControl, ScheduledEventControl):
+class DiscordSimulator(InteractionControl, VoiceControl, ScheduledEventControl, HistoryControl):
     """A local Discord (REST, gateway, CDN) on 127.0.0.1 that the unmodified discord.py client talks to."""
 
     def __init__(

@@ -92,6 +92,11 @@ class SnowflakeFactory:
         # a test clock stands still or moves back.
         return (ms << 22) | (next(self._counter) & 0x3FFFFF)
 
+    def at(self, when: datetime) -> int:
+        """A unique snowflake dated ``when`` (seeded history: discord.py reads created_at from the id)."""
+        ms = int(when.timestamp() * 1000) - DISCORD_EPOCH_MS
+        return (ms << 22) | (next(self._counter) & 0x3FFFFF)
+
 
 @dataclass
 class SimUser:
@@ -181,6 +186,16 @@ class SimChannel:
     last_message_id: int | None = None
     bitrate: int = 64000
     user_limit: int = 0
+    # Threads (types 11 public, 12 private): who started it, and whether and when it was archived.
+    owner_id: int | None = None
+    archived: bool = False
+    archive_timestamp: str | None = None
+    created_at: str | None = None
+    message_count: int = 0
+
+    @property
+    def is_thread(self) -> bool:
+        return self.type in THREAD_TYPES
 
     def payload(self, users: dict[int, SimUser] | None = None) -> dict[str, Any]:
         if self.type == 1:
@@ -208,6 +223,22 @@ class SimChannel:
             "rate_limit_per_user": 0,
             "flags": 0,
         }
+        if self.is_thread:
+            del data["permission_overwrites"], data["position"], data["topic"]
+            data |= {
+                "owner_id": _opt_str(self.owner_id),
+                "message_count": self.message_count,
+                "total_message_sent": self.message_count,
+                "member_count": 1,
+                "applied_tags": [],
+                "thread_metadata": {
+                    "archived": self.archived,
+                    "auto_archive_duration": 1440,
+                    "archive_timestamp": self.archive_timestamp or self.created_at,
+                    "locked": False,
+                    "create_timestamp": self.created_at,
+                } | ({"invitable": True} if self.type == 12 else {}),
+            }
         if self.type in VOICE_CHANNEL_TYPES:
             # Voice and stage channels: no topic of their own, an audio bitrate, a member limit (0: none).
             data |= {"bitrate": self.bitrate, "user_limit": self.user_limit, "rtc_region": None,
@@ -216,6 +247,7 @@ class SimChannel:
 
 
 VOICE_CHANNEL_TYPES = (2, 13)  # GUILD_VOICE, GUILD_STAGE_VOICE
+THREAD_TYPES = (10, 11, 12)  # announcement, public and private threads
 
 
 @dataclass

@@ -138,8 +138,8 @@ class World:
             "large": large,
             "unavailable": False,
             "member_count": len(guild.members),
-            "channels": [c.payload() for c in guild.channels.values()],
-            "threads": [],
+            "channels": [c.payload() for c in guild.channels.values() if not c.is_thread],
+            "threads": [c.payload() for c in guild.channels.values() if c.is_thread and not c.archived],
             "members": [self.member_payload(guild, u) for u in member_ids],
             "presences": [],
             "voice_states": [],
@@ -213,6 +213,7 @@ class World:
         self.messages[mid] = msg
         self.channel_log.setdefault(channel.id, []).append(mid)
         channel.last_message_id = mid
+        channel.message_count += 1
         return msg
 
     def message_payload(
