@@ -108,7 +108,7 @@ class RestRoutes:
         data: dict[str, Any] = {"url": self.world.gateway_url}
         if call.record.path.endswith("/bot"):
             limit = {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}
-            data |= {"shards": 1, "session_start_limit": limit}
+            data |= {"shards": self.world.recommended_shards, "session_start_limit": limit}
         return 200, data
 
     async def get_me(self, call: Call) -> Result:

@@ -146,6 +146,17 @@ class DiscordSimulator(InteractionControl, VoiceControl, ScheduledEventControl, 
         return self.http.spec_violations
 
     @property
+    def recommended_shards(self) -> int:
+        """The shard count ``GET /gateway/bot`` recommends (default 1); AutoShardedClient starts that many."""
+        return self.world.recommended_shards
+
+    @recommended_shards.setter
+    def recommended_shards(self, count: int) -> None:
+        if count < 1:
+            raise ValueError("Discord recommends at least one shard")
+        self.world.recommended_shards = count
+
+    @property
     def connected(self) -> bool:
         return bool(self.gateway.active_sessions)
 
@@ -325,7 +336,7 @@ class DiscordSimulator(InteractionControl, VoiceControl, ScheduledEventControl, 
                     raise PermissionError(f"user {author_id} may not post in #{channel.name}")
         frames = world.flood_message_frames(channel, author_ids, count, content)
         intent = GUILD_MESSAGES if guild is not None else DIRECT_MESSAGES
-        return await self.gateway.flood("MESSAGE_CREATE", frames, intent)
+        return await self.gateway.flood("MESSAGE_CREATE", frames, intent, guild.id if guild is not None else None)
 
     async def add_reaction(self, channel_id: int, message_id: int | str, user_id: int, emoji: str) -> None:
         channel = self.world.channels[channel_id]

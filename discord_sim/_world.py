@@ -73,6 +73,7 @@ class World:
         self.attachments: dict[int, bytes] = {}
         self.commands: dict[int | None, list[Payload]] = {}
         self.gateway: Gateway | None = None
+        self.recommended_shards = 1
 
     def now_iso(self) -> str:
         return iso(self.clock.now())
