@@ -197,6 +197,7 @@ class OptionBuilder:
         filename, data = value if isinstance(value, tuple) else ("file.txt", bytes(value))
         channel = self.world.channels[self.channel_id]
         attachment = self.world.make_attachments(channel, {}, [("files[0]", filename, data)], [])[0]
+        attachment["ephemeral"] = True  # as Discord marks files uploaded to a command option
         self.resolved.setdefault("attachments", {})[attachment["id"]] = attachment
         return str(attachment["id"])
 

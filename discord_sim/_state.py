@@ -105,6 +105,7 @@ class SimUser:
     bot: bool = False
     global_name: str | None = None
     avatar: str | None = None
+    locale: str = "en-US"  # the language the user's Discord client is set to (interactions carry it)
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -377,6 +378,7 @@ class SimGuild:
     joined_at: str = field(default_factory=iso_now)
     afk_channel_id: int | None = None
     afk_timeout: int = 300
+    preferred_locale: str = "en-US"
     voice_states: dict[int, SimVoiceState] = field(default_factory=dict)
     scheduled_events: dict[int, SimScheduledEvent] = field(default_factory=dict)
 
@@ -419,7 +421,7 @@ class SimGuild:
             "vanity_url_code": None,
             "premium_tier": 0,
             "premium_subscription_count": 0,
-            "preferred_locale": "en-US",
+            "preferred_locale": self.preferred_locale,
             "nsfw_level": 0,
             "nsfw": False,
             "premium_progress_bar_enabled": False,
