@@ -383,6 +383,26 @@ class DiscordSimulator(InteractionControl, VoiceControl, ScheduledEventControl, 
         rule = FailureRule(method.upper(), re.compile(path_regex), status, retry_after, times, is_global)
         self.http.failures.append(rule)
 
+    def set_rate_limit(
+        self, method: str, route: str, limit: int, per: float = 1.0, *, bucket: str | None = None
+    ) -> None:
+        """Limit a route (``"/channels/{channel_id}/messages"``, as Discord's docs write it) to ``limit``
+        requests per ``per`` seconds, per major parameter (channel, guild, webhook), as a Discord bucket;
+        routes given the same ``bucket`` name share it. Responses carry its ``X-RateLimit-*`` headers; past
+        the limit: 429 with ``retry_after``."""
+        self.http.limiter.set_route(method, route, limit, per, bucket)
+
+    def set_global_rate_limit(self, limit: int | None = 50, per: float = 1.0) -> None:
+        """Discord's global limit (50 requests per second) over every authenticated route; None: off (the
+        default). Past it: 429 with ``global: true`` and ``X-RateLimit-Global``. Interaction callbacks and
+        their webhooks are exempt, as on Discord."""
+        self.http.limiter.set_global(limit, per)
+
+    @property
+    def rate_limited(self) -> list[Payload]:
+        """The 429 bodies the configured limits answered (with the ``path``), oldest first."""
+        return self.http.limiter.refused
+
     def lose_next_response(
         self, method: str, path_regex: str, status: int = 502, times: int = 1, *, hold: asyncio.Event | None = None,
     ) -> None:
