@@ -265,7 +265,10 @@ class InteractionRoutes:
             )
             ix.original_message_id = int(msg["id"])
             world.dispatch_message("MESSAGE_CREATE", msg)
-            resource["message"] = world.public(msg)
+            if kind == 4:
+                # A deferral's "thinking" placeholder is not handed back as a message resource: Discord's
+                # answer to type 5 says only that the response is loading (response_message_loading).
+                resource["message"] = world.public(msg)
         elif kind == 7 and ix.source_message_id in world.messages:
             msg = world.messages[ix.source_message_id]
             world.edit_message(msg, data, call.files)
