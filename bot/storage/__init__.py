@@ -28,7 +28,15 @@ class Storage:
 
     @classmethod
     async def open(cls, path: Path) -> Storage:
-        return cls(await Database.open(path))
+        storage = cls(await Database.open(path))
+        try:
+            # Rows written before migration 0005 get their Unicode name keys (SQL cannot compute them).
+            await storage.achievements.backfill_name_keys()
+            await storage.tiers.backfill_name_keys()
+        except BaseException:
+            await storage.close()
+            raise
+        return storage
 
     async def close(self) -> None:
         await self.db.close()
