@@ -145,7 +145,13 @@ _BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u20
 _BLANK_LOOKALIKES = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f\u17b4\u17b5\u180e")
 
 
-def _is_invisible(char: str) -> bool:
+def _is_invisible(text: str, i: int) -> bool:
+    char = text[i]
+    if char == "\u200d" and 0 < i < len(text) - 1:
+        # The zero-width joiner is part of emoji such as 👩‍💻; between letters it only hides a difference.
+        before, after = text[i - 1], text[i + 1]
+        return not ((unicodedata.category(before) in ("So", "Sk") or before == "\ufe0f")
+                    and unicodedata.category(after) == "So")
     category = unicodedata.category(char)
     return category in ("Cf", "Cc", "Co", "Cs", "Cn", "Zl", "Zp") or char in _BLANK_LOOKALIKES
 
@@ -154,7 +160,7 @@ def _check_name(value: str, what: str, limit: int) -> str:
     """A name people can read and tell apart: no invisible characters (`Chatter\u200bbox` would pass for
     `Chatterbox`), no text-direction overrides, and something visible in it."""
     value = _check_text(value, what, limit)
-    if any(_is_invisible(c) for c in value):
+    if any(_is_invisible(value, i) for i in range(len(value))):
         raise UserFacingError(
             f"The {what} contains invisible characters (such as zero-width spaces or direction marks); "
             "type it with visible characters only."
