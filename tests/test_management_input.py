@@ -58,7 +58,7 @@ async def test_a_name_differing_only_in_accented_case_is_taken(bot: Bot) -> None
 async def test_invisible_and_direction_changing_names_are_refused(bot: Bot, name: str) -> None:
     before = await achievement_names(bot)
 
-    with pytest.raises(UserFacingError, match="invisible|control|visible"):
+    with pytest.raises(UserFacingError, match=r"invisible|control|visible"):
         await add(bot, name)
     assert await achievement_names(bot) == before
 
