@@ -2,6 +2,7 @@
 
 Baseline, in the same run: raw batched SQLite upserts of the same member rows (what SQLite alone does
 for the same writes). Usage: python -m bench.engine_ingest [--members 10000] [--events 200000]
+[--achievements 20] (the default pack is 20; more are added as milestones over the four counters).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pathlib import Path
 
 from bench._util import machine, verdict
 from bot.clock import FakeClock
+from bot.engine.achievements import Achievement
+from bot.engine.conditions import parse_condition
 from bot.engine.stats import Activity, ActivityKind
 from bot.recorder import ActivityRecorder
 from bot.storage import Storage
@@ -32,7 +35,17 @@ class Result:
     events: int
 
 
-async def run(members: int, events: int) -> Result:
+async def add_milestones(storage: Storage, count: int, now: object) -> None:
+    """`count` more achievements, the way a busy server grows them: thresholds over the counters."""
+    stats = ("messages", "reactions_given", "reactions_received", "logins")
+    async with storage.db.transaction() as conn:
+        for n in range(count):
+            condition = parse_condition(f"{stats[n % 4]} >= {50 + 37 * n}")
+            await storage.achievements.save(conn, GUILD, Achievement(
+                f"milestone-{n}", f"Milestone {n}", "Keep going.", 5, condition), now)  # type: ignore[arg-type]
+
+
+async def run(members: int, events: int, achievements: int = 20) -> Result:
     folder = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     clock = FakeClock()
     storage = await Storage.open(folder / "ingest.db")
@@ -40,6 +53,9 @@ async def run(members: int, events: int) -> Result:
     recorder.start()
     await recorder.guild(GUILD)
     now = clock.now()
+    if achievements > 20:
+        await add_milestones(storage, achievements - 20, now)
+        await recorder.reload_guild(GUILD)
 
     def activities(count: int) -> list[Activity]:
         return [Activity(GUILD, 1 + i % members, ActivityKind.MESSAGE, now, channel_id=9) for i in range(count)]
@@ -84,10 +100,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--members", type=int, default=10_000)
     parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--achievements", type=int, default=20, help="achievements in the guild (20: the pack)")
     args = parser.parse_args()
-    result = asyncio.run(run(args.members, args.events))
+    result = asyncio.run(run(args.members, args.events, args.achievements))
     expected = args.members + 2 * args.events
-    print(f"engine ingest · {args.members:,} members · {args.events:,} events · {machine()}")
+    print(f"engine ingest · {args.members:,} members · {args.events:,} events · "
+          f"{args.achievements:,} achievements · {machine()}")
     print(f"  record() one by one : {result.record_per_s:>10,.0f} activities/s  "
           f"ratio to SQLite {result.record_per_s / result.baseline_per_s:.2f}  "
           f"{verdict(result.record_per_s >= TARGET)}")

@@ -90,6 +90,8 @@ class AchievementsBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         self.recorder.start()
+        # Before anything else writes: a removal or points change cut off by a stop is finished first.
+        await self.management.resume_bulk_jobs()
         await self.scheduler.start()
         self.announcer.start()
         for extension in EXTENSIONS:

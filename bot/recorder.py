@@ -364,10 +364,18 @@ class ActivityRecorder:
 
     @asynccontextmanager
     async def paused(self, guild_id: int) -> AsyncIterator[aiosqlite.Connection]:
-        """A bulk change of a guild's stored members (remove an achievement, reset a member).
+        """A bulk change of a guild's stored members in one transaction (reset a member); see bulk_change."""
+        async with self.bulk_change(guild_id), self.storage.db.transaction() as conn:
+            yield conn
 
-        Activities of that guild wait meanwhile; pending changes are flushed first; the change runs in
-        one transaction; the guild's cached members are dropped after it, to be reloaded from storage.
+    @asynccontextmanager
+    async def bulk_change(self, guild_id: int) -> AsyncIterator[None]:
+        """A bulk change of a guild's stored members, in as many transactions as the caller likes (an
+        achievement's removal, chunk by chunk). Bulk changes of one guild run one at a time.
+
+        Activities of that guild wait meanwhile; pending changes are flushed first; afterwards (even after
+        an error, as some chunks may be committed) the guild's cached members and achievements are dropped,
+        to be reloaded from storage before the next activity is applied.
         """
         await self._gate(guild_id)
         gate = asyncio.Event()
@@ -377,18 +385,19 @@ class ActivityRecorder:
             if loading:
                 await asyncio.gather(*loading, return_exceptions=True)
             await self.flush()
-            async with self.storage.db.transaction() as conn:
-                yield conn
-            # Every path that changes a member waits at the gate after its last await, so nothing of this
-            # guild was staged since the flush; what is cached may predate the change: reload it.
-            staged = [k for k in self._batch.dirty if k[0] == guild_id]
-            if staged:
-                log.error("guild %s: %d members changed during a pause; their changes are lost", guild_id,
-                          len(staged))
-            for key in [k for k in self._members if k[0] == guild_id]:
-                del self._members[key]
-            self._guilds.pop(guild_id, None)  # revocations may have changed too: read the guild afresh
-            self._epochs[guild_id] = self._epochs.get(guild_id, 0) + 1
+            try:
+                yield
+            finally:
+                # Every path that changes a member waits at the gate after its last await, so nothing of this
+                # guild was staged since the flush; what is cached may predate the change: reload it.
+                staged = [k for k in self._batch.dirty if k[0] == guild_id]
+                if staged:
+                    log.error("guild %s: %d members changed during a pause; their changes are lost", guild_id,
+                              len(staged))
+                for key in [k for k in self._members if k[0] == guild_id]:
+                    del self._members[key]
+                self._guilds.pop(guild_id, None)  # the rulebook too: an edit's new points apply from the next activity
+                self._epochs[guild_id] = self._epochs.get(guild_id, 0) + 1
         finally:
             del self._paused[guild_id]
             gate.set()

@@ -249,6 +249,8 @@ class ManageCommands(commands.Cog):
         """Add a tier, or change the one with this name or threshold."""
         guild_id = guild_id_of(interaction)
         role_id = check_reward_role(interaction, role)
+        # Deferred before the write: under database load it can outlast Discord's 3 s reply deadline.
+        await interaction.response.defer(ephemeral=True, thinking=True)
         tier, replaced = await self.management.set_tier(guild_id, interaction.user.id, name, points, badge, role_id)
         message = f"✅ Tier {tier.badge} **{discord.utils.escape_markdown(tier.name)}** at {tier.points:,} points."
         others = [t for t in replaced if t.name.lower() != tier.name.lower()]
@@ -256,7 +258,7 @@ class ManageCommands(commands.Cog):
             message += " It replaces " + ", ".join(
                 f"{t.badge} **{discord.utils.escape_markdown(t.name)}** ({t.points:,})" for t in others
             ) + ", which had the same points."
-        await interaction.response.send_message(message, ephemeral=True)
+        await interaction.followup.send(message, ephemeral=True)
 
     async def tier_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         if interaction.guild_id is None:
@@ -271,9 +273,10 @@ class ManageCommands(commands.Cog):
     async def tier_remove(self, interaction: discord.Interaction, name: str) -> None:
         """Remove a tier."""
         guild_id = guild_id_of(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
         await self.management.remove_tier(guild_id, interaction.user.id, name)
-        await interaction.response.send_message(f"🗑️ Removed the tier **{discord.utils.escape_markdown(name)}**.",
-                                                ephemeral=True)
+        await interaction.followup.send(f"🗑️ Removed the tier **{discord.utils.escape_markdown(name)}**.",
+                                        ephemeral=True)
 
     @tier.command(name="list")
     async def tier_list(self, interaction: discord.Interaction) -> None:

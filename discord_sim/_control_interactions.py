@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ._gateway import Gateway
+import discord
+
+from ._gateway import GUILDS, Gateway
 from ._interactions import (
     CommandNotAvailable,
     InteractionRoutes,
@@ -36,7 +38,7 @@ class InteractionControl:
         channel = world.channels[channel_id]
         base: Payload = {
             "channel_id": str(channel_id),
-            "locale": "en-US",
+            "locale": world.users[user_id].locale,
             "entitlements": [],
             "attachment_size_limit": 10 * 1024 * 1024,
             "app_permissions": str(world.bot_permissions(channel)),
@@ -51,13 +53,24 @@ class InteractionControl:
             raise CommandNotAvailable(f"user {user_id} cannot use application commands in #{channel.name}")
         return base | {
             "guild_id": str(guild_id),
-            "guild": {"id": str(guild_id), "locale": "en-US", "features": []},
-            "guild_locale": "en-US",
+            "guild": {"id": str(guild_id), "locale": guild.preferred_locale, "features": []},
+            "guild_locale": guild.preferred_locale,
             "channel": channel.payload() | {"permissions": str(perms)},
             "member": world.member_payload(guild, user_id, permissions=perms),
             "authorizing_integration_owners": {"0": str(guild_id)},
             "context": 0,
         }
+
+    def set_locale(self, user_id: int, locale: str) -> None:
+        """The language of the user's Discord client (default ``en-US``): the ``locale`` of their next
+        interactions. One of Discord's locales (``fr``, ``pt-BR``, ...)."""
+        self.world.users[user_id].locale = discord.Locale(locale).value
+
+    def set_guild_locale(self, guild_id: int, locale: str) -> None:
+        """The guild's preferred locale (Community settings): ``guild_locale`` of interactions, GUILD_UPDATE."""
+        guild = self.world.guilds[guild_id]
+        guild.preferred_locale = discord.Locale(locale).value
+        self.gateway.dispatch("GUILD_UPDATE", guild.base_payload(), GUILDS)
 
     def _find_command(self, guild_id: int | None, name: str, kind: int) -> Payload:
         for scope in ((guild_id, None) if guild_id is not None else (None,)):

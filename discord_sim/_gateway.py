@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 # Gateway intents (https://discord.com/developers/docs/events/gateway#gateway-intents)
 GUILDS = 1 << 0
 GUILD_MEMBERS = 1 << 1
+GUILD_VOICE_STATES = 1 << 7
 GUILD_PRESENCES = 1 << 8
 GUILD_MESSAGES = 1 << 9
 GUILD_MESSAGE_REACTIONS = 1 << 10
@@ -31,6 +32,7 @@ GUILD_MESSAGE_TYPING = 1 << 11
 DIRECT_MESSAGES = 1 << 12
 DIRECT_MESSAGE_REACTIONS = 1 << 13
 MESSAGE_CONTENT = 1 << 15
+GUILD_SCHEDULED_EVENTS = 1 << 16
 PRIVILEGED = GUILD_MEMBERS | GUILD_PRESENCES | MESSAGE_CONTENT
 
 HEARTBEAT_INTERVAL_MS = 41250
@@ -38,6 +40,18 @@ HEARTBEAT_INTERVAL_MS = 41250
 # a RESUME that would need events beyond it gets INVALID_SESSION. DiscordSimulator(resume_replay_limit=...).
 DEFAULT_REPLAY_LIMIT = 2000
 CHUNK_SIZE = 1000
+MAX_GUILDS_PER_SHARD = 2500
+# Events whose payload is the guild itself: its id is the routing key.
+GUILD_OBJECT_EVENTS = ("GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE")
+
+
+def event_guild_id(event: str, payload: Payload) -> int | None:
+    """The guild an event belongs to, which decides its shard; None for DMs and other guildless events."""
+    raw = payload.get("id") if event in GUILD_OBJECT_EVENTS else payload.get("guild_id")
+    try:
+        return int(raw) if raw is not None else None
+    except (TypeError, ValueError):
+        return None
 # A bulk flood waits when this many frames are queued for one websocket, until the writer is down to the
 # low-water mark: as fast as the websocket takes them, without queueing the whole flood in memory.
 FLOOD_HIGH_WATER = 512
@@ -56,6 +70,8 @@ class GatewaySession:
     id: str
     intents: int
     large_threshold: int = 50
+    shard_id: int = 0
+    shard_count: int = 1
     seq: int = 0
     replay_limit: int = DEFAULT_REPLAY_LIMIT
     history: deque[tuple[int, Outgoing]] = field(default_factory=deque)
@@ -63,6 +79,13 @@ class GatewaySession:
 
     def __post_init__(self) -> None:
         self.history = deque(self.history, maxlen=self.replay_limit)
+
+    def owns(self, guild_id: int | None) -> bool:
+        """Whether this session's shard gets the guild's events (Discord's formula); events without a guild
+        (DMs) go to shard 0 only."""
+        if guild_id is None:
+            return self.shard_id == 0
+        return (guild_id >> 22) % self.shard_count == self.shard_id
 
     def can_replay_after(self, seq: int) -> bool:
         """Whether every event after ``seq`` is still in the buffer (the first one missed was not dropped)."""
@@ -159,6 +182,8 @@ class Gateway:
         self.disallowed_intents = 0
         self.compression_used: list[str] = []
         self.identify_payloads: list[Payload] = []
+        # Discord closes an IDENTIFY whose shard would hold more guilds than this with 4011 (its limit: 2,500).
+        self.max_guilds_per_shard = MAX_GUILDS_PER_SHARD
         self.received: list[Payload] = []
         self.ready = asyncio.Event()
 
@@ -167,14 +192,17 @@ class Gateway:
         return [s for s in self.sessions.values() if s.connection is not None]
 
     def dispatch(self, event: str, data: Payload | Transform, intent: int | None = None) -> None:
+        """Send an event to every session whose intents ask for it and whose shard owns its guild."""
         for session in list(self.sessions.values()):
             if intent is not None and not session.intents & intent:
                 continue
             payload = data(session) if callable(data) else data
-            if payload is not None:
+            if payload is not None and session.owns(event_guild_id(event, payload)):
                 session.push(event, payload)
 
-    async def flood(self, event: str, frames: FloodFrames, intent: int | None = None) -> float:
+    async def flood(
+        self, event: str, frames: FloodFrames, intent: int | None = None, guild_id: int | None = None
+    ) -> float:
         """Dispatch many pre-serialised events as fast as each session's websocket takes them.
 
         ``frames(session)`` gives the JSON text of each event's ``d`` for that session (None: not for it);
@@ -185,7 +213,7 @@ class Gateway:
         """
         floods = []
         for session in list(self.sessions.values()):
-            if intent is not None and not session.intents & intent:
+            if (intent is not None and not session.intents & intent) or not session.owns(guild_id):
                 continue
             items = frames(session)
             if items is not None:
@@ -261,9 +289,19 @@ class Gateway:
         if intents & self.disallowed_intents:
             conn.close_with(4014, "Disallowed intent(s).")
             return
+        shard = data.get("shard", [0, 1])
+        if not (isinstance(shard, list) and len(shard) == 2 and all(type(x) is int for x in shard)
+                and shard[1] >= 1 and 0 <= shard[0] < shard[1]):
+            conn.close_with(4010, "Invalid shard.")
+            return
+        shard_id, shard_count = shard
+        guilds = [g for g in self.world.guilds if (g >> 22) % shard_count == shard_id]
+        if len(guilds) > self.max_guilds_per_shard:
+            conn.close_with(4011, "Sharding required.")
+            return
         session = GatewaySession(
             id=secrets.token_hex(16), intents=intents, large_threshold=int(data.get("large_threshold", 50)),
-            replay_limit=self.replay_limit,
+            replay_limit=self.replay_limit, shard_id=shard_id, shard_count=shard_count,
         )
         self.sessions[session.id] = session
         session.connection = conn
@@ -272,7 +310,7 @@ class Gateway:
         ready: Payload = {
             "v": 10,
             "user": world.bot_user.payload() | {"verified": True, "mfa_enabled": False, "email": None},
-            "guilds": [{"id": str(g), "unavailable": True} for g in world.guilds],
+            "guilds": [{"id": str(g), "unavailable": True} for g in guilds],
             "session_id": session.id,
             "session_type": "normal",
             "resume_gateway_url": world.gateway_url,
@@ -289,8 +327,8 @@ class Gateway:
         if "shard" in data:
             ready["shard"] = data["shard"]
         session.push("READY", ready)
-        for guild in world.guilds.values():
-            session.push("GUILD_CREATE", world.guild_create_payload(guild, session))
+        for guild_id in guilds:
+            session.push("GUILD_CREATE", world.guild_create_payload(world.guilds[guild_id], session))
         self.ready.set()
 
     def _resume(self, conn: GatewayConnection, data: Payload) -> None:

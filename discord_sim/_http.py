@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from . import _spec as spec
+from ._ratelimit import RateLimiter
 from ._validation import ApiError
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ class RecordedRequest:
     response: Any = None
     route: str | None = None
     raw_text: str | None = None  # the body, when it was not valid JSON
+    rate_limit_headers: dict[str, str] = field(default_factory=dict)  # a configured bucket's X-RateLimit-*
 
 
 @dataclass
@@ -173,6 +175,7 @@ class HttpFront:
         self.unknown_routes: list[RecordedRequest] = []
         self.failures: list[FailureRule] = []
         self.spec_violations: list[SpecViolation] = []
+        self.limiter = RateLimiter()
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -190,7 +193,7 @@ class HttpFront:
         try:
             status, data, headers = await self._answer(request, record)
         except ApiError as exc:
-            status, data, headers = exc.status, exc.body(), {}
+            status, data, headers = exc.status, exc.body(), dict(record.rate_limit_headers)
         except Exception:
             log.exception("simulator route %s %s crashed", request.method, path)
             status, data, headers = 500, {"message": "500: Internal Server Error", "code": 0}, {}
@@ -210,6 +213,11 @@ class HttpFront:
         record.route = f"{route.method} {route.template}"
         if route.auth and request.headers.get("Authorization") != f"Bot {self.world.token}":
             return 401, {"message": "401: Unauthorized", "code": 0}, {}
+        decision = self.limiter.check(request.method, route.template, record.path, counts_globally=route.auth)
+        if decision is not None:
+            if decision.refused is not None:
+                return 429, decision.refused, decision.headers
+            record.rate_limit_headers = decision.headers
         invalid = self._check_body(request, record, route)
         injected = self._injected_failure(request.method, record.path)
         if injected is not None:
@@ -221,13 +229,17 @@ class HttpFront:
             if lost.hold is not None:
                 await lost.hold.wait()
             return lost.status, {"message": f"{lost.status}: Simulated server error", "code": 0}, {}
-        return status, data, {}
+        return status, data, dict(record.rate_limit_headers)
 
     def _check_body(self, request: web.Request, record: RecordedRequest, route: Route) -> ApiError | None:
         """Discord's answer to a body it would refuse (unparseable JSON, or against the spec), else None.
 
         A body that breaks the spec is also recorded in ``spec_violations``, even when a test injected a
         failure for the request, so that the bot's own traffic is checked whatever Discord answered."""
+        query_errors = spec.query_violations(request.method, route.template, record.query)
+        if query_errors is not None:
+            self.spec_violations.append(SpecViolation(request.method, record.path, record.query, query_errors))
+            return ApiError(400, 50035, "Invalid Form Body", query_errors)
         if record.json is None:
             return None  # no body (or a multipart without payload_json): the route decides
         if record.raw_text is not None:

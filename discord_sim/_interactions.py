@@ -197,6 +197,7 @@ class OptionBuilder:
         filename, data = value if isinstance(value, tuple) else ("file.txt", bytes(value))
         channel = self.world.channels[self.channel_id]
         attachment = self.world.make_attachments(channel, {}, [("files[0]", filename, data)], [])[0]
+        attachment["ephemeral"] = True  # as Discord marks files uploaded to a command option
         self.resolved.setdefault("attachments", {})[attachment["id"]] = attachment
         return str(attachment["id"])
 
@@ -264,7 +265,10 @@ class InteractionRoutes:
             )
             ix.original_message_id = int(msg["id"])
             world.dispatch_message("MESSAGE_CREATE", msg)
-            resource["message"] = world.public(msg)
+            if kind == 4:
+                # A deferral's "thinking" placeholder is not handed back as a message resource: Discord's
+                # answer to type 5 says only that the response is loading (response_message_loading).
+                resource["message"] = world.public(msg)
         elif kind == 7 and ix.source_message_id in world.messages:
             msg = world.messages[ix.source_message_id]
             world.edit_message(msg, data, call.files)

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import bisect
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
 from ._gateway import GUILD_MEMBERS
 from ._http import Call, Result, Router
 from ._state import (
+    ACTIVE,
+    DISCORD_EPOCH_MS,
+    SCHEDULED,
+    VOICE_CHANNEL_TYPES,
     SimChannel,
     SimGuild,
     SimMember,
     SimRole,
+    SimScheduledEvent,
     base_permissions,
     permission_value,
 )
@@ -31,6 +37,10 @@ READ_HISTORY = permission_value("read_message_history")
 MANAGE_MESSAGES = permission_value("manage_messages")
 MANAGE_ROLES = permission_value("manage_roles")
 MANAGE_NICKNAMES = permission_value("manage_nicknames")
+CONNECT = permission_value("connect")
+MUTE_MEMBERS = permission_value("mute_members")
+DEAFEN_MEMBERS = permission_value("deafen_members")
+MOVE_MEMBERS = permission_value("move_members")
 MAX_UPLOAD = 10 * 1024 * 1024
 
 MISSING_ACCESS = ApiError(403, 50001, "Missing Access")
@@ -85,6 +95,12 @@ class RestRoutes:
         r.add("GET", "/guilds/{guild}/members/{user}", self.get_member)
         r.add("PATCH", "/guilds/{guild}/members/{user}", self.patch_member)
         r.add("PUT", "/guilds/{guild}/members/{user}/roles/{role}", self.add_member_role)
+        r.add("GET", "/guilds/{guild}/voice-states/{user}", self.get_voice_state)
+        r.add("GET", "/guilds/{guild}/threads/active", self.active_threads)
+        r.add("GET", "/channels/{channel}/threads/archived/public", self.public_archived_threads)
+        r.add("GET", "/guilds/{guild}/scheduled-events", self.list_scheduled_events)
+        r.add("GET", "/guilds/{guild}/scheduled-events/{event}", self.get_scheduled_event)
+        r.add("GET", "/guilds/{guild}/scheduled-events/{event}/users", self.get_scheduled_event_users)
         r.add("DELETE", "/guilds/{guild}/members/{user}/roles/{role}", self.remove_member_role)
 
     # -- users and the application ---------------------------------------------------------------
@@ -92,7 +108,7 @@ class RestRoutes:
         data: dict[str, Any] = {"url": self.world.gateway_url}
         if call.record.path.endswith("/bot"):
             limit = {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}
-            data |= {"shards": 1, "session_start_limit": limit}
+            data |= {"shards": self.world.recommended_shards, "session_start_limit": limit}
         return 200, data
 
     async def get_me(self, call: Call) -> Result:
@@ -188,19 +204,62 @@ class RestRoutes:
         return channel
 
     async def get_messages(self, call: Call) -> Result:
+        """Newest first; ``around``, ``before`` and ``after`` are exclusive (the first given wins), ``limit``
+        1-100 (default 50; the spec check refuses others). Without Read Message History: no messages, as the
+        docs say; a voice channel's chat also needs Connect."""
+        channel = self._visible_channel(call.args[0])
+        perms = self.world.bot_permissions(channel)
+        if channel.type in VOICE_CHANNEL_TYPES and not perms & CONNECT:
+            raise MISSING_ACCESS
+        if not perms & READ_HISTORY:
+            return 200, []
+        log_ids = self.world.channel_log.get(channel.id, [])  # ascending: snowflakes grow with time
+        limit = int(call.query("limit") or 50)
+        around, before, after = call.query("around"), call.query("before"), call.query("after")
+        if around:
+            # Discord centres the page on the message: half the limit older, the rest from it onwards.
+            index = bisect.bisect_left(log_ids, _id(around))
+            older = self._listed(log_ids, range(index - 1, -1, -1), limit // 2)
+            ids = older[::-1] + self._listed(log_ids, range(index, len(log_ids)), limit - len(older))
+        elif after:
+            ids = self._listed(log_ids, range(bisect.bisect_right(log_ids, _id(after)), len(log_ids)), limit)
+        else:
+            end = bisect.bisect_left(log_ids, _id(before)) if before else len(log_ids)
+            ids = self._listed(log_ids, range(end - 1, -1, -1), limit)[::-1]
+        return 200, [self.world.public(self.world.messages[i]) for i in reversed(ids)]
+
+    def _listed(self, log_ids: list[int], indexes: range, limit: int) -> list[int]:
+        """Up to ``limit`` ids at ``indexes`` of the log, in that order, skipping ephemeral messages (never listed)."""
+        found: list[int] = []
+        for index in indexes:
+            if len(found) >= limit:
+                break
+            mid = log_ids[index]
+            if not self.world.messages[mid]["flags"] & 64:
+                found.append(mid)
+        return found
+
+    # -- threads -----------------------------------------------------------------------------------
+    async def active_threads(self, call: Call) -> Result:
+        guild = self._guild(call.args[0])
+        threads = [c for c in guild.channels.values() if c.is_thread and not c.archived
+                   and self.world.bot_permissions(c) & VIEW_CHANNEL]
+        return 200, {"threads": [t.payload() for t in sorted(threads, key=lambda t: -t.id)], "members": []}
+
+    async def public_archived_threads(self, call: Call) -> Result:
         channel = self._visible_channel(call.args[0])
         if not self.world.bot_permissions(channel) & READ_HISTORY:
-            return 200, []
-        ids = [i for i in self.world.channel_log.get(channel.id, []) if not self.world.messages[i]["flags"] & 64]
-        limit = max(1, min(100, int(call.query("limit") or 50)))
-        before, after = call.query("before"), call.query("after")
+            raise MISSING_ACCESS
+        limit = int(call.query("limit") or 50)
+        threads = [c for c in self.world.channels.values()
+                   if c.parent_id == channel.id and c.type in (10, 11) and c.archived]
+        before = call.query("before")
         if before:
-            ids = [i for i in ids if i < int(before)]
-        if after:
-            ids = [i for i in ids if i > int(after)]
-            ids = ids[:limit]
-        ids = ids[-limit:]
-        return 200, [self.world.public(self.world.messages[i]) for i in reversed(ids)]
+            cutoff = _timestamp(before)
+            threads = [t for t in threads if datetime.fromisoformat(t.archive_timestamp or "") < cutoff]
+        threads.sort(key=lambda t: t.archive_timestamp or "", reverse=True)
+        page = threads[:limit]
+        return 200, {"threads": [t.payload() for t in page], "members": [], "has_more": len(threads) > limit}
 
     async def get_message(self, call: Call) -> Result:
         channel = self._visible_channel(call.args[0])
@@ -340,7 +399,7 @@ class RestRoutes:
 
     async def get_guild_channels(self, call: Call) -> Result:
         guild = self._guild(call.args[0])
-        return 200, [c.payload() for c in guild.channels.values()]
+        return 200, [c.payload() for c in guild.channels.values() if not c.is_thread]
 
     async def get_roles(self, call: Call) -> Result:
         guild = self._guild(call.args[0])
@@ -377,8 +436,85 @@ class RestRoutes:
             elif not perms & MANAGE_NICKNAMES or user_id == guild.owner_id or not outranks(guild, bot, member):
                 raise missing_permissions()
             member.nick = body["nick"] or None
+        self._patch_voice(guild, user_id, body)
         self.dispatch_member_update(guild, user_id)
         return 200, self.world.member_payload(guild, user_id)
+
+    def _patch_voice(self, guild: SimGuild, user_id: int, body: dict[str, Any]) -> None:
+        """Server mute, deafen and move (``channel_id``; null disconnects), with Discord's permission checks."""
+        wanted = [k for k in ("mute", "deaf", "channel_id") if k in body]
+        if not wanted:
+            return
+        perms = base_permissions(guild, self.world.bot_user.id)
+        needed = {"mute": MUTE_MEMBERS, "deaf": DEAFEN_MEMBERS, "channel_id": MOVE_MEMBERS}
+        if any(not perms & needed[k] for k in wanted):
+            raise missing_permissions()
+        state = guild.voice_states.get(user_id)
+        if state is None and ("channel_id" in body or any(body[k] is not None for k in ("mute", "deaf") if k in body)):
+            raise ApiError(400, 40032, "Target user is not connected to voice.")
+        member = guild.members[user_id]
+        if body.get("mute") is not None:
+            member.mute = bool(body["mute"])
+        if body.get("deaf") is not None:
+            member.deaf = bool(body["deaf"])
+        if "channel_id" in body:
+            target = body["channel_id"]
+            if target is None:
+                self.world.dispatch_voice_state(guild, user_id, left=True)
+                del guild.voice_states[user_id]
+                return
+            channel = guild.channels.get(_id(target))
+            if channel is None or channel.type not in VOICE_CHANNEL_TYPES:
+                raise form_error("channel_id", "CHANNEL_TYPE_INVALID", "Not a voice channel.")
+            if state is not None:
+                state.channel_id = channel.id
+                state.suppress = channel.type == 13
+        if state is not None:
+            self.world.dispatch_voice_state(guild, user_id)
+
+    async def get_voice_state(self, call: Call) -> Result:
+        guild = self._guild(call.args[0])
+        user_id = self.world.bot_user.id if call.args[1] == "@me" else _id(call.args[1])
+        if user_id not in guild.voice_states:
+            raise ApiError(404, 10065, "Unknown Voice State")
+        return 200, self.world.voice_state_payload(guild, user_id)
+
+    # -- scheduled events --------------------------------------------------------------------------
+    async def list_scheduled_events(self, call: Call) -> Result:
+        guild = self._guild(call.args[0])
+        counts = _flag(call.query("with_user_count"))
+        events = [e for e in guild.scheduled_events.values() if e.status in (SCHEDULED, ACTIVE)]
+        return 200, [self.world.scheduled_event_payload(e, with_user_count=counts) for e in events]
+
+    def _scheduled_event(self, guild: SimGuild, raw_id: str) -> SimScheduledEvent:
+        event = guild.scheduled_events.get(_id(raw_id))
+        if event is None:
+            raise ApiError(404, 10070, "Unknown Guild Scheduled Event")
+        return event
+
+    async def get_scheduled_event(self, call: Call) -> Result:
+        guild = self._guild(call.args[0])
+        event = self._scheduled_event(guild, call.args[1])
+        counts = _flag(call.query("with_user_count"))
+        return 200, self.world.scheduled_event_payload(event, with_user_count=counts)
+
+    async def get_scheduled_event_users(self, call: Call) -> Result:
+        guild = self._guild(call.args[0])
+        event = self._scheduled_event(guild, call.args[1])
+        limit = int(call.query("limit") or 100)
+        ids = sorted(event.subscribers)
+        if call.query("before"):
+            ids = [u for u in ids if u < _id(call.query("before"))][-limit:]
+        else:
+            ids = [u for u in ids if u > _id(call.query("after") or 0)][:limit]
+        result = []
+        for user_id in ids:
+            entry: dict[str, Any] = {"guild_scheduled_event_id": str(event.id),
+                                     "user": self.world.users[user_id].payload()}
+            if _flag(call.query("with_member")) and user_id in guild.members:
+                entry["member"] = self.world.member_payload(guild, user_id, with_user=False)
+            result.append(entry)
+        return 200, result
 
     def _role(self, guild: SimGuild, role_id: int) -> SimRole:
         role = guild.roles.get(role_id)
@@ -433,6 +569,22 @@ def outranks(guild: SimGuild, user_id: int, member: SimMember) -> bool:
 def check_upload_size(files: list[tuple[str, str, bytes]]) -> None:
     if any(len(data) > MAX_UPLOAD for _, _, data in files):
         raise ApiError(413, 40005, "Request entity too large")
+
+
+def _timestamp(value: str) -> datetime:
+    """An ISO 8601 timestamp, or a snowflake (discord.py pages archived threads with either)."""
+    try:
+        if value.isdigit():
+            return datetime.fromtimestamp(((int(value) >> 22) + DISCORD_EPOCH_MS) / 1000, UTC)
+        parsed = datetime.fromisoformat(value)
+        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        raise form_error("before", "DATE_TIME_TYPE_PARSE", f'Could not parse "{value[:50]}".') from None
+
+
+def _flag(value: str | None) -> bool:
+    """A boolean query parameter as Discord reads it (discord.py sends 1/0, others true/false)."""
+    return (value or "").lower() in ("1", "true")
 
 
 def _opt_str(value: Any) -> str | None:

@@ -12,7 +12,10 @@ from typing import Any, Self, TypeVar
 
 from aiohttp import web
 
+from ._control_events import ScheduledEventControl
+from ._control_history import HistoryControl
 from ._control_interactions import InteractionControl
+from ._control_voice import VoiceControl
 from ._gateway import (
     DEFAULT_REPLAY_LIMIT,
     DIRECT_MESSAGES,
@@ -50,7 +53,7 @@ USE_APPLICATION_COMMANDS = permission_value("use_application_commands")
 SEND_MESSAGES = permission_value("send_messages")
 
 
-class DiscordSimulator(InteractionControl):
+class DiscordSimulator(InteractionControl, VoiceControl, ScheduledEventControl, HistoryControl):
     """A local Discord (REST, gateway, CDN) on 127.0.0.1 that the unmodified discord.py client talks to."""
 
     def __init__(
@@ -141,6 +144,17 @@ class DiscordSimulator(InteractionControl):
     def spec_violations(self) -> list[SpecViolation]:
         """Request bodies Discord's OpenAPI specification refuses (each was answered 400 50035)."""
         return self.http.spec_violations
+
+    @property
+    def recommended_shards(self) -> int:
+        """The shard count ``GET /gateway/bot`` recommends (default 1); AutoShardedClient starts that many."""
+        return self.world.recommended_shards
+
+    @recommended_shards.setter
+    def recommended_shards(self, count: int) -> None:
+        if count < 1:
+            raise ValueError("Discord recommends at least one shard")
+        self.world.recommended_shards = count
 
     @property
     def connected(self) -> bool:
@@ -255,6 +269,8 @@ class DiscordSimulator(InteractionControl):
 
     async def remove_member(self, guild_id: int, user_id: int) -> None:
         guild = self.world.guilds[guild_id]
+        if user_id in guild.voice_states:
+            await self.leave_voice(guild_id, user_id)  # as Discord disconnects a member who leaves or is kicked
         guild.members.pop(user_id)
         guild.presences.pop(user_id, None)
         data = {"guild_id": str(guild_id), "user": self.world.users[user_id].payload()}
@@ -320,7 +336,7 @@ class DiscordSimulator(InteractionControl):
                     raise PermissionError(f"user {author_id} may not post in #{channel.name}")
         frames = world.flood_message_frames(channel, author_ids, count, content)
         intent = GUILD_MESSAGES if guild is not None else DIRECT_MESSAGES
-        return await self.gateway.flood("MESSAGE_CREATE", frames, intent)
+        return await self.gateway.flood("MESSAGE_CREATE", frames, intent, guild.id if guild is not None else None)
 
     async def add_reaction(self, channel_id: int, message_id: int | str, user_id: int, emoji: str) -> None:
         channel = self.world.channels[channel_id]
@@ -366,6 +382,26 @@ class DiscordSimulator(InteractionControl):
         """Answer the next ``times`` matching API requests with ``status`` (429 with retry_after, or 5xx)."""
         rule = FailureRule(method.upper(), re.compile(path_regex), status, retry_after, times, is_global)
         self.http.failures.append(rule)
+
+    def set_rate_limit(
+        self, method: str, route: str, limit: int, per: float = 1.0, *, bucket: str | None = None
+    ) -> None:
+        """Limit a route (``"/channels/{channel_id}/messages"``, as Discord's docs write it) to ``limit``
+        requests per ``per`` seconds, per major parameter (channel, guild, webhook), as a Discord bucket;
+        routes given the same ``bucket`` name share it. Responses carry its ``X-RateLimit-*`` headers; past
+        the limit: 429 with ``retry_after``."""
+        self.http.limiter.set_route(method, route, limit, per, bucket)
+
+    def set_global_rate_limit(self, limit: int | None = 50, per: float = 1.0) -> None:
+        """Discord's global limit (50 requests per second) over every authenticated route; None: off (the
+        default). Past it: 429 with ``global: true`` and ``X-RateLimit-Global``. Interaction callbacks and
+        their webhooks are exempt, as on Discord."""
+        self.http.limiter.set_global(limit, per)
+
+    @property
+    def rate_limited(self) -> list[Payload]:
+        """The 429 bodies the configured limits answered (with the ``path``), oldest first."""
+        return self.http.limiter.refused
 
     def lose_next_response(
         self, method: str, path_regex: str, status: int = 502, times: int = 1, *, hold: asyncio.Event | None = None,

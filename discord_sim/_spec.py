@@ -117,3 +117,58 @@ def _add(tree: dict[str, Any], error: ValidationError) -> None:
         node = node.setdefault(part, {})
     text = message.format(limit=limit, value=str(error.instance)[:50])
     node.setdefault("_errors", []).append({"code": code, "message": text})
+
+
+@functools.cache
+def query_validator(method: str, template: str) -> tuple[Draft202012Validator, dict[str, str]] | None:
+    """The validator of an operation's query parameters as one object, and each parameter's JSON type."""
+    path = _operations().get((method.upper(), PARAMETER.sub("{}", template)))
+    if path is None:
+        return None
+    operation = document()["paths"][path][method.lower()]
+    base = f"{SPEC_URI}#/paths/{_escape(path)}/{method.lower()}/parameters"
+    properties: dict[str, Any] = {}
+    types: dict[str, str] = {}
+    for index, param in enumerate(operation.get("parameters") or []):
+        if param.get("in") != "query" or "schema" not in param:
+            continue
+        properties[param["name"]] = {"$ref": f"{base}/{index}/schema"}
+        types[param["name"]] = str(param["schema"].get("type", "string"))
+    if not properties:
+        return None
+    return Draft202012Validator({"type": "object", "properties": properties}, registry=_registry()), types
+
+
+def query_violations(method: str, template: str, query: dict[str, str]) -> dict[str, Any] | None:
+    """Discord's ``errors`` tree for query parameters the operation's schema refuses (``limit=101``), or None.
+
+    Query strings carry text: integers and booleans are read as Discord reads them first (``1``/``true``);
+    parameters the operation does not declare are ignored, as Discord ignores them."""
+    found = query_validator(method, template)
+    if found is None:
+        return None
+    check, types = found
+    values: dict[str, Any] = {}
+    tree: dict[str, Any] = {}
+    for name, text in query.items():
+        kind = types.get(name)
+        if kind is None:
+            continue
+        if kind == "integer":
+            try:
+                values[name] = int(text)
+            except ValueError:
+                code, message = TYPE_CODES["integer"]
+                tree[name] = {"_errors": [{"code": code, "message": message.format(value=text[:50])}]}
+        elif kind == "boolean":
+            lowered = text.lower()
+            if lowered not in ("true", "false", "1", "0"):
+                code, message = TYPE_CODES["boolean"]
+                tree[name] = {"_errors": [{"code": code, "message": message}]}
+            else:
+                values[name] = lowered in ("true", "1")
+        else:
+            values[name] = text
+    for error in check.iter_errors(values):
+        _add(tree, best_match([error]))
+    return tree or None

@@ -92,6 +92,11 @@ class SnowflakeFactory:
         # a test clock stands still or moves back.
         return (ms << 22) | (next(self._counter) & 0x3FFFFF)
 
+    def at(self, when: datetime) -> int:
+        """A unique snowflake dated ``when`` (seeded history: discord.py reads created_at from the id)."""
+        ms = int(when.timestamp() * 1000) - DISCORD_EPOCH_MS
+        return (ms << 22) | (next(self._counter) & 0x3FFFFF)
+
 
 @dataclass
 class SimUser:
@@ -100,6 +105,7 @@ class SimUser:
     bot: bool = False
     global_name: str | None = None
     avatar: str | None = None
+    locale: str = "en-US"  # the language the user's Discord client is set to (interactions carry it)
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -179,6 +185,18 @@ class SimChannel:
     overwrites: list[Overwrite] = field(default_factory=list)
     recipient_id: int | None = None
     last_message_id: int | None = None
+    bitrate: int = 64000
+    user_limit: int = 0
+    # Threads (types 11 public, 12 private): who started it, and whether and when it was archived.
+    owner_id: int | None = None
+    archived: bool = False
+    archive_timestamp: str | None = None
+    created_at: str | None = None
+    message_count: int = 0
+
+    @property
+    def is_thread(self) -> bool:
+        return self.type in THREAD_TYPES
 
     def payload(self, users: dict[int, SimUser] | None = None) -> dict[str, Any]:
         if self.type == 1:
@@ -192,7 +210,7 @@ class SimChannel:
                 "recipients": recipients,
                 "flags": 0,
             }
-        return {
+        data: dict[str, Any] = {
             "id": str(self.id),
             "type": self.type,
             "guild_id": _opt_str(self.guild_id),
@@ -206,6 +224,111 @@ class SimChannel:
             "rate_limit_per_user": 0,
             "flags": 0,
         }
+        if self.is_thread:
+            del data["permission_overwrites"], data["position"], data["topic"]
+            data |= {
+                "owner_id": _opt_str(self.owner_id),
+                "message_count": self.message_count,
+                "total_message_sent": self.message_count,
+                "member_count": 1,
+                "applied_tags": [],
+                "thread_metadata": {
+                    "archived": self.archived,
+                    "auto_archive_duration": 1440,
+                    "archive_timestamp": self.archive_timestamp or self.created_at,
+                    "locked": False,
+                    "create_timestamp": self.created_at,
+                } | ({"invitable": True} if self.type == 12 else {}),
+            }
+        if self.type in VOICE_CHANNEL_TYPES:
+            # Voice and stage channels: no topic of their own, an audio bitrate, a member limit (0: none).
+            data |= {"bitrate": self.bitrate, "user_limit": self.user_limit, "rtc_region": None,
+                     "video_quality_mode": 1}
+        return data
+
+
+VOICE_CHANNEL_TYPES = (2, 13)  # GUILD_VOICE, GUILD_STAGE_VOICE
+THREAD_TYPES = (10, 11, 12)  # announcement, public and private threads
+
+
+@dataclass
+class SimVoiceState:
+    """A member's voice connection; ``mute``/``deaf`` are the server's, the ``self_*`` the member's own."""
+
+    user_id: int
+    channel_id: int
+    session_id: str
+    self_mute: bool = False
+    self_deaf: bool = False
+    self_video: bool = False
+    self_stream: bool = False
+    suppress: bool = False
+
+    def payload(self, member: SimMember, guild_id: int | None, member_payload: dict[str, Any] | None,
+                *, channel_id: int | None = -1) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "channel_id": _opt_str(self.channel_id if channel_id == -1 else channel_id),
+            "user_id": str(self.user_id),
+            "session_id": self.session_id,
+            "deaf": member.deaf,
+            "mute": member.mute,
+            "self_deaf": self.self_deaf,
+            "self_mute": self.self_mute,
+            "self_stream": self.self_stream,
+            "self_video": self.self_video,
+            "suppress": self.suppress,
+            "request_to_speak_timestamp": None,
+        }
+        if guild_id is not None:
+            data["guild_id"] = str(guild_id)
+        if member_payload is not None:
+            data["member"] = member_payload
+        return data
+
+
+SCHEDULED, ACTIVE, COMPLETED, CANCELED = 1, 2, 3, 4
+
+
+@dataclass
+class SimScheduledEvent:
+    """A guild scheduled event; ``entity_type`` 1 stage, 2 voice (``channel_id``), 3 external (``location``)."""
+
+    id: int
+    guild_id: int
+    name: str
+    creator_id: int
+    start: datetime
+    entity_type: int
+    end: datetime | None = None
+    channel_id: int | None = None
+    location: str | None = None
+    description: str | None = None
+    status: int = SCHEDULED
+    subscribers: list[int] = field(default_factory=list)
+
+    def payload(self, creator: SimUser | None, *, with_user_count: bool = True) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": str(self.id),
+            "guild_id": str(self.guild_id),
+            "channel_id": _opt_str(self.channel_id),
+            "creator_id": str(self.creator_id),
+            "name": self.name,
+            "description": self.description,
+            "scheduled_start_time": iso(self.start),
+            "scheduled_end_time": iso(self.end) if self.end is not None else None,
+            "privacy_level": 2,
+            "status": self.status,
+            "entity_type": self.entity_type,
+            "entity_id": None,
+            "entity_metadata": {"location": self.location} if self.entity_type == 3 else None,
+            "image": None,
+            "recurrence_rule": None,
+        }
+        if creator is not None:
+            data["creator"] = creator.payload()
+        if with_user_count:
+            data["user_count"] = len(self.subscribers)
+        return data
 
 
 @dataclass
@@ -217,6 +340,8 @@ class SimMember:
     joined_at: str = field(default_factory=iso_now)
     flags: int = 0
     pending: bool = False
+    mute: bool = False  # server mute and deafen, set by a moderator; they outlast a voice connection
+    deaf: bool = False
 
     def payload(self, user: SimUser | None = None, permissions: int | None = None) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -226,8 +351,8 @@ class SimMember:
             "roles": [str(r) for r in self.roles],
             "joined_at": self.joined_at,
             "premium_since": None,
-            "deaf": False,
-            "mute": False,
+            "deaf": self.deaf,
+            "mute": self.mute,
             "flags": self.flags,
             "pending": self.pending,
             "communication_disabled_until": None,
@@ -251,6 +376,11 @@ class SimGuild:
     members: dict[int, SimMember] = field(default_factory=dict)
     presences: dict[int, dict[str, Any]] = field(default_factory=dict)
     joined_at: str = field(default_factory=iso_now)
+    afk_channel_id: int | None = None
+    afk_timeout: int = 300
+    preferred_locale: str = "en-US"
+    voice_states: dict[int, SimVoiceState] = field(default_factory=dict)
+    scheduled_events: dict[int, SimScheduledEvent] = field(default_factory=dict)
 
     @property
     def everyone_role(self) -> SimRole:
@@ -269,8 +399,8 @@ class SimGuild:
             "description": None,
             "owner_id": str(self.owner_id),
             "region": None,
-            "afk_channel_id": None,
-            "afk_timeout": 300,
+            "afk_channel_id": _opt_str(self.afk_channel_id),
+            "afk_timeout": self.afk_timeout,
             "widget_enabled": False,
             "verification_level": 0,
             "default_message_notifications": 0,
@@ -291,7 +421,7 @@ class SimGuild:
             "vanity_url_code": None,
             "premium_tier": 0,
             "premium_subscription_count": 0,
-            "preferred_locale": "en-US",
+            "preferred_locale": self.preferred_locale,
             "nsfw_level": 0,
             "nsfw": False,
             "premium_progress_bar_enabled": False,

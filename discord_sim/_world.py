@@ -16,13 +16,17 @@ from ._gateway import (
     GUILD_MESSAGE_REACTIONS,
     GUILD_MESSAGES,
     GUILD_PRESENCES,
+    GUILD_VOICE_STATES,
     MESSAGE_CONTENT,
     GatewaySession,
 )
 from ._state import (
+    ACTIVE,
+    SCHEDULED,
     Clock,
     SimChannel,
     SimGuild,
+    SimScheduledEvent,
     SimUser,
     SnowflakeFactory,
     SystemClock,
@@ -69,6 +73,7 @@ class World:
         self.attachments: dict[int, bytes] = {}
         self.commands: dict[int | None, list[Payload]] = {}
         self.gateway: Gateway | None = None
+        self.recommended_shards = 1
 
     def now_iso(self) -> str:
         return iso(self.clock.now())
@@ -134,17 +139,22 @@ class World:
             "large": large,
             "unavailable": False,
             "member_count": len(guild.members),
-            "channels": [c.payload() for c in guild.channels.values()],
-            "threads": [],
+            "channels": [c.payload() for c in guild.channels.values() if not c.is_thread],
+            "threads": [c.payload() for c in guild.channels.values() if c.is_thread and not c.archived],
             "members": [self.member_payload(guild, u) for u in member_ids],
             "presences": [],
             "voice_states": [],
             "stage_instances": [],
-            "guild_scheduled_events": [],
+            "guild_scheduled_events": [self.scheduled_event_payload(e) for e in guild.scheduled_events.values()
+                                       if e.status in (SCHEDULED, ACTIVE)],
             "soundboard_sounds": [],
             "embedded_activities": [],
             "lazy": True,
         }
+        if session.intents & GUILD_VOICE_STATES:
+            # Who is in voice already, so a restarted bot knows; partial states, without guild_id.
+            data["voice_states"] = [self.voice_state_payload(guild, u, with_guild=False)
+                                    for u in guild.voice_states]
         if joined:
             del data["unavailable"]
         if session.intents & GUILD_PRESENCES:
@@ -152,6 +162,22 @@ class World:
                 self.presence_payload(guild, u) for u in member_ids if u in guild.presences
             ]
         return data
+
+    def voice_state_payload(
+        self, guild: SimGuild, user_id: int, *, with_guild: bool = True, left: bool = False
+    ) -> Payload:
+        state = guild.voice_states[user_id]
+        member = guild.members[user_id]
+        return state.payload(member, guild.id if with_guild else None, self.member_payload(guild, user_id),
+                             channel_id=None if left else -1)
+
+    def dispatch_voice_state(self, guild: SimGuild, user_id: int, *, left: bool = False) -> None:
+        if self.gateway is not None:
+            data = self.voice_state_payload(guild, user_id, left=left)
+            self.gateway.dispatch("VOICE_STATE_UPDATE", data, GUILD_VOICE_STATES)
+
+    def scheduled_event_payload(self, event: SimScheduledEvent, *, with_user_count: bool = True) -> Payload:
+        return event.payload(self.users.get(event.creator_id), with_user_count=with_user_count)
 
     def user_mentions(self, guild: SimGuild | None, content: str) -> list[Payload]:
         found: list[Payload] = []
@@ -188,6 +214,7 @@ class World:
         self.messages[mid] = msg
         self.channel_log.setdefault(channel.id, []).append(mid)
         channel.last_message_id = mid
+        channel.message_count += 1
         return msg
 
     def message_payload(

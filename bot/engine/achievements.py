@@ -69,3 +69,11 @@ def slugify(name: str) -> str:
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
     return slug[:MAX_ID].strip("-")
+
+
+def name_key(name: str) -> str:
+    """What makes two names the same name: Unicode-aware, unlike SQLite's ASCII-only NOCASE.
+
+    `École`, `ÉCOLE` and `ｅｃｏｌｅ` (full width) share a key; runs of spaces count as one."""
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
+    return " ".join(folded.split())

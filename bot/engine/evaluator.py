@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -14,32 +15,69 @@ from bot.engine.tiers import Tier, tier_change
 CASCADE_STATS = frozenset({"points", "achievements"})
 
 
+def milestone_bound(achievement: Achievement) -> tuple[str, int] | None:
+    """(stat, N) if the achievement is met exactly when one stat reaches N (`messages >= 100`,
+    `logins > 4`) whatever else holds; None for any other rule (several stats, the hour, a window)."""
+    condition = achievement.condition
+    if condition.uses_hour or len(condition.stats) != 1 or achievement.starts or achievement.ends:
+        return None
+    thresholds = condition.thresholds()
+    if len(thresholds) != 1 or thresholds[0].op not in (">=", ">"):
+        return None
+    stat, value = thresholds[0].stat, thresholds[0].value
+    bound = value if thresholds[0].op == ">=" else value + 1
+    # Checked, not assumed from the text: `not messages >= 5` has the same threshold and means the opposite.
+    if condition.evaluate({stat: bound - 1}, None) or not condition.evaluate({stat: bound}, None):
+        return None
+    return stat, bound
+
+
 class RuleBook:
     """A guild's achievements indexed by the stats their conditions read, so an activity only
-    evaluates the rules it can affect."""
+    evaluates the rules it can affect. Milestones (one stat reaching a number) are kept sorted by
+    that number: an activity evaluates only those at or below the member's new value, so a server
+    with hundreds of milestones costs a member about the ones they could have reached, not all."""
 
     def __init__(self, achievements: Iterable[Achievement]) -> None:
         self.achievements: tuple[Achievement, ...] = tuple(achievements)
         self.by_id: dict[str, Achievement] = {a.id: a for a in self.achievements}
         by_stat: dict[str, list[Achievement]] = {}
-        for achievement in self.achievements:
+        milestones: dict[str, list[tuple[int, int, Achievement]]] = {}
+        for index, achievement in enumerate(self.achievements):
+            bound = milestone_bound(achievement)
+            if bound is not None:
+                milestones.setdefault(bound[0], []).append((bound[1], index, achievement))
+                continue
             for stat in sorted(achievement.condition.stats):
                 by_stat.setdefault(stat, []).append(achievement)
         self._by_stat = {stat: tuple(rules) for stat, rules in by_stat.items()}
+        self._milestones = {stat: tuple(a for _, _, a in sorted(rules)) for stat, rules in milestones.items()}
+        self._milestone_bounds = {stat: [b for b, _, _ in sorted(rules)] for stat, rules in milestones.items()}
         self._hour_rules = tuple(a for a in self.achievements if a.condition.uses_hour)
         self._candidates: dict[tuple[frozenset[str], bool], tuple[Achievement, ...]] = {}
 
     def rules_reading(self, stat: str) -> tuple[Achievement, ...]:
-        return self._by_stat.get(stat, ())
+        return self._by_stat.get(stat, ()) + self._milestones.get(stat, ())
 
-    def candidates(self, changed: Iterable[str], include_hour_rules: bool) -> tuple[Achievement, ...]:
+    def candidates(
+        self, changed: Iterable[str], include_hour_rules: bool, values: Mapping[str, int] | None = None
+    ) -> Sequence[Achievement]:
         """Rules reading any of `changed` (and the time-of-day rules if asked), each once, in a stable
-        order. Activities change few distinct sets of stats, so the answer is cached per set."""
+        order; with the member's `values`, only the milestones those values reach. The other rules
+        are cached per set of changed stats: activities change few distinct sets."""
         key = (frozenset(changed), include_hour_rules)
         found = self._candidates.get(key)
         if found is None:
             found = self._candidates[key] = tuple(self._find_candidates(key[0], include_hour_rules))
-        return found
+        reached: list[Achievement] = []
+        for stat in key[0]:
+            rules = self._milestones.get(stat)
+            if rules:
+                if values is None:
+                    reached += rules
+                else:
+                    reached += rules[:bisect_right(self._milestone_bounds[stat], values.get(stat, 0))]
+        return found + tuple(reached) if reached else found
 
     def _find_candidates(self, changed: Iterable[str], include_hour_rules: bool) -> list[Achievement]:
         seen: set[str] = set()
@@ -86,7 +124,7 @@ def evaluate(
     values = stats.values
     while True:
         unlocked_this_round = False
-        for achievement in rulebook.candidates(pending, include_hour):
+        for achievement in rulebook.candidates(pending, include_hour, values):
             if achievement.id in unlocked_ids:
                 continue
             if (achievement.starts is not None or achievement.ends is not None) and not achievement.unlockable_at(now):

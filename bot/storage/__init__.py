@@ -29,12 +29,16 @@ class Storage:
     @classmethod
     async def open(cls, path: Path) -> Storage:
         db = await Database.open(path)
+        storage = cls(db)
         try:
             await db.open_reader()
+            # Rows written before migration 0006 get their Unicode name keys (SQL cannot compute them).
+            await storage.achievements.backfill_name_keys()
+            await storage.tiers.backfill_name_keys()
         except BaseException:
-            await db.close()
+            await storage.close()
             raise
-        return cls(db)
+        return storage
 
     async def close(self) -> None:
         await self.db.close()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import builtins
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime
 
 import aiosqlite
 
+from bot.engine.achievements import name_key
 from bot.engine.tiers import DEFAULT_TIERS, Tier
 from bot.storage.database import Database
 
@@ -107,24 +109,56 @@ class TierRepository:
 
     async def insert_defaults(self, conn: aiosqlite.Connection, guild_id: int) -> None:
         await conn.executemany(
-            "INSERT OR IGNORE INTO tiers (guild_id, points, name, badge, role_id) VALUES (?, ?, ?, ?, ?)",
-            [(guild_id, t.points, t.name, t.badge, t.role_id) for t in DEFAULT_TIERS],
+            "INSERT OR IGNORE INTO tiers (guild_id, points, name, name_key, badge, role_id) VALUES (?, ?, ?, ?, ?, ?)",
+            [(guild_id, t.points, t.name, name_key(t.name), t.badge, t.role_id) for t in DEFAULT_TIERS],
         )
 
+    async def stored(self, conn: aiosqlite.Connection, guild_id: int) -> builtins.list[Tier]:
+        """The tiers as stored, read inside the caller's transaction: limits are checked against these,
+        not against a cached copy another moderator's command may have outdated."""
+        async with conn.execute(
+            "SELECT name, points, badge, role_id FROM tiers WHERE guild_id = ? ORDER BY points", (guild_id,)
+        ) as cur:
+            return [Tier(r["name"], r["points"], r["badge"], r["role_id"]) for r in await cur.fetchall()]
+
     async def upsert(self, conn: aiosqlite.Connection, guild_id: int, tier: Tier) -> None:
-        """Set a tier by name: a tier with the same name or the same threshold is replaced."""
+        """Set a tier by name: a tier with the same name (Unicode case folded) or threshold is replaced."""
+        key = name_key(tier.name)
         await conn.execute(
-            "DELETE FROM tiers WHERE guild_id = ? AND (name = ? COLLATE NOCASE OR points = ?)",
-            (guild_id, tier.name, tier.points),
+            "DELETE FROM tiers WHERE guild_id = ? AND (name_key = ? OR name = ? COLLATE NOCASE OR points = ?)",
+            (guild_id, key, tier.name, tier.points),
         )
         await conn.execute(
-            "INSERT INTO tiers (guild_id, points, name, badge, role_id) VALUES (?, ?, ?, ?, ?)",
-            (guild_id, tier.points, tier.name, tier.badge, tier.role_id),
+            "INSERT INTO tiers (guild_id, points, name, name_key, badge, role_id) VALUES (?, ?, ?, ?, ?, ?)",
+            (guild_id, tier.points, tier.name, key, tier.badge, tier.role_id),
         )
 
     async def remove(self, conn: aiosqlite.Connection, guild_id: int, name: str) -> bool:
-        cur = await conn.execute("DELETE FROM tiers WHERE guild_id = ? AND name = ? COLLATE NOCASE", (guild_id, name))
+        cur = await conn.execute(
+            "DELETE FROM tiers WHERE guild_id = ? AND (name_key = ? OR name = ? COLLATE NOCASE)",
+            (guild_id, name_key(name), name),
+        )
         return cur.rowcount > 0
+
+    async def backfill_name_keys(self) -> int:
+        """Give tiers stored before migration 0006 their name key; see AchievementRepository's."""
+        async with self.db.conn.execute("SELECT guild_id, points, name FROM tiers WHERE name_key IS NULL") as cur:
+            rows = list(await cur.fetchall())
+        if not rows:
+            return 0
+        async with self.db.transaction() as conn:
+            for guild_id, points, name in rows:
+                key = name_key(name)
+                async with conn.execute(
+                    "SELECT 1 FROM tiers WHERE guild_id = ? AND name_key = ?", (guild_id, key)
+                ) as cur:
+                    if await cur.fetchone() is not None:
+                        log.warning("guild %s: two tiers are named %r but for case; rename one", guild_id, name)
+                        key = f"{key}\x00{points}"
+                await conn.execute(
+                    "UPDATE tiers SET name_key = ? WHERE guild_id = ? AND points = ?", (key, guild_id, points)
+                )
+        return len(rows)
 
 
 class AuditRepository:

@@ -151,9 +151,12 @@ class MemberRepository:
     async def insert_unlocks(
         self, conn: aiosqlite.Connection, rows: Iterable[tuple[int, int, str, datetime]]
     ) -> None:
+        """Each unlock stores the points its achievement gives now (an edit of the points waits for pending
+        unlocks to be written first); an achievement removed meanwhile gets no unlock at all."""
         await conn.executemany(
-            "INSERT OR IGNORE INTO unlocks (guild_id, member_id, achievement_id, unlocked_at) VALUES (?, ?, ?, ?)",
-            [(g, m, a, at.isoformat()) for g, m, a, at in rows],
+            "INSERT OR IGNORE INTO unlocks (guild_id, member_id, achievement_id, unlocked_at, points) "
+            "SELECT ?, ?, ?, ?, points FROM achievements WHERE guild_id = ? AND achievement_id = ?",
+            [(g, m, a, at.isoformat(), g, a) for g, m, a, at in rows],
         )
 
     async def delete_unlock(
@@ -330,38 +333,18 @@ class MemberRepository:
         return int(row[0]) if row and row[0] is not None else 0
 
     async def custom_stat_names(self, guild_id: int) -> list[str]:
+        """The distinct custom stats of a guild, read one name at a time from custom_stats_by_name (each
+        step jumps to the next name), so a keystroke of autocomplete costs the names, not the rows."""
         async with self.db.conn.execute(
-            "SELECT DISTINCT stat FROM custom_stats WHERE guild_id = ? ORDER BY stat", (guild_id,)
+            "WITH RECURSIVE names(stat) AS ("
+            " SELECT MIN(stat) FROM custom_stats WHERE guild_id = ?"
+            " UNION ALL"
+            " SELECT (SELECT MIN(stat) FROM custom_stats WHERE guild_id = ? AND stat > names.stat)"
+            " FROM names WHERE names.stat IS NOT NULL"
+            ") SELECT stat FROM names WHERE stat IS NOT NULL",
+            (guild_id, guild_id),
         ) as cur:
             return [r[0] for r in await cur.fetchall()]
-
-    async def take_achievement_from_all(
-        self, conn: aiosqlite.Connection, guild_id: int, achievement_id: str, points: int
-    ) -> int:
-        """Remove an achievement from everyone who earned it, with the points it gave; returns how many."""
-        await conn.execute(
-            "UPDATE member_stats SET points = MAX(0, points - ?), achievements = MAX(0, achievements - 1) "
-            "WHERE guild_id = ? AND member_id IN "
-            "(SELECT member_id FROM unlocks WHERE guild_id = ? AND achievement_id = ?)",
-            (points, guild_id, guild_id, achievement_id),
-        )
-        await conn.execute(
-            "DELETE FROM revocations WHERE guild_id = ? AND achievement_id = ?", (guild_id, achievement_id)
-        )
-        cur = await conn.execute(
-            "DELETE FROM unlocks WHERE guild_id = ? AND achievement_id = ?", (guild_id, achievement_id)
-        )
-        return cur.rowcount
-
-    async def adjust_points_of_holders(
-        self, conn: aiosqlite.Connection, guild_id: int, achievement_id: str, delta: int
-    ) -> None:
-        """When an achievement's points change, its holders' totals follow."""
-        await conn.execute(
-            "UPDATE member_stats SET points = MAX(0, points + ?) WHERE guild_id = ? AND member_id IN "
-            "(SELECT member_id FROM unlocks WHERE guild_id = ? AND achievement_id = ?)",
-            (delta, guild_id, guild_id, achievement_id),
-        )
 
     async def delete_member(self, conn: aiosqlite.Connection, guild_id: int, member_id: int) -> bool:
         """Forget one member's stats and unlocks in one guild."""

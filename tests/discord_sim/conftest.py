@@ -107,3 +107,15 @@ async def call_api(sim: DiscordSimulator, method: str, path: str, body: Any = No
         async with session.request(method, sim.api_base + path, **kwargs) as resp:
             data = await resp.json() if resp.content_type == "application/json" else None
             return resp.status, data
+
+
+def listen(client: discord.Client, event: str) -> list[Any]:
+    """Collect what ``client`` dispatches for ``event`` (``"on_message"``): one argument, or a tuple of them."""
+    sink: list[Any] = []
+
+    async def handler(*args: Any) -> None:
+        sink.append(args[0] if len(args) == 1 else args)
+
+    handler.__name__ = event
+    client.event(handler)
+    return sink

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -800,3 +801,35 @@ async def test_a_second_export_of_the_server_while_one_runs_is_refused_privately
     assert (await first.message())["content"] == "📦 Export of 1 member."
     third = await run(simulator, community, community.moderator, "settings export", format="csv")
     assert (await third.message())["content"] == "📦 Export of 1 member."
+
+
+# ------------------------------------------------------------------------------ replies under load
+async def hold_the_database(bot: AchievementsBot, seconds: float) -> asyncio.Task[None]:
+    """Another guild's long write: every write of this command waits `seconds` for the lock."""
+    holding = asyncio.Event()
+
+    async def hold() -> None:
+        async with bot.storage.db.transaction():
+            holding.set()
+            await asyncio.sleep(seconds)
+
+    task = asyncio.create_task(hold())
+    await holding.wait()
+    return task
+
+
+@pytest.mark.parametrize(("command", "options", "expected"), [
+    ("tier set", {"name": "Scholar", "points": 250, "badge": "📚"}, "✅ Tier 📚 **Scholar** at 250 points."),
+    ("tier remove", {"name": "Legend"}, "🗑️ Removed the tier **Legend**."),
+])
+async def test_a_command_that_writes_answers_even_when_the_write_outlasts_the_reply_deadline(
+    running_bot: AchievementsBot, simulator: DiscordSimulator, community: Community, command: str,
+    options: dict[str, object], expected: str,
+) -> None:
+    simulator.interaction_response_deadline = 0.3
+    held = await hold_the_database(running_bot, 0.8)
+
+    reply = await moderate(simulator, community, command, **options)
+    await held
+
+    assert reply["content"] == expected

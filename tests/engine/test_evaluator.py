@@ -391,3 +391,14 @@ def test_default_pack_ids_and_names_are_unique() -> None:
 @pytest.mark.parametrize("spec", DEFAULT_PACK, ids=lambda spec: spec.id)
 def test_every_default_condition_parses_to_itself(spec: AchievementSpec) -> None:
     assert parse_condition(spec.condition).text == spec.condition
+
+
+def test_an_activity_evaluates_only_the_milestones_the_members_value_reaches() -> None:
+    from bot.engine.achievements import Achievement
+    from bot.engine.conditions import parse_condition
+    from bot.engine.evaluator import RuleBook
+
+    rules = [Achievement(f"m{n}", f"M{n}", ".", 1, parse_condition(f"messages >= {n}")) for n in (1, 5, 50, 500)]
+    book = RuleBook([*rules, Achievement("x", "X", ".", 1, parse_condition("not messages >= 5"))])
+
+    assert [a.id for a in book.candidates({"messages"}, False, {"messages": 7})] == ["x", "m1", "m5"]

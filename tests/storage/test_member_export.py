@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.engine.achievements import Achievement
+from bot.engine.conditions import parse_condition
 from bot.engine.stats import MemberStats
 from bot.storage import Storage
 
@@ -19,6 +21,10 @@ AT = datetime(2026, 1, 5, 12, tzinfo=UTC)
 async def storage(tmp_path: Path) -> AsyncIterator[Storage]:
     opened = await Storage.open(tmp_path / "export.db")
     async with opened.db.transaction() as conn:
+        # An unlock is stored only for an achievement that exists.
+        for guild_id, achievement_id in ((GUILD, "first-step"), (GUILD, "chatterbox"), (OTHER_GUILD, "legend")):
+            await opened.achievements.save(conn, guild_id, Achievement(
+                achievement_id, achievement_id.title(), "Test.", 10, parse_condition("messages >= 1")), AT)
         await opened.members.save_stats(conn, [
             (GUILD, member_id, MemberStats({"messages": member_id * 10, **({"lessons": member_id} if member_id % 2
                                                                           else {})}, date(2026, 1, 5)))

@@ -45,8 +45,29 @@ async def recount(storage: Storage) -> dict[tuple[int, int], int]:
         return {(g, p): m for g, p, m in await cur.fetchall()}
 
 
+async def recorder_free_guild(storage: Storage, guild: int) -> None:
+    """A guild whose First Step gives 10 points, so that unlocks of it can be stored."""
+    from bot.engine.achievements import Achievement
+    from bot.engine.conditions import parse_condition
+
+    first_step = Achievement("first-step", "First Step", "Say hi.", 10, parse_condition("messages >= 1"))
+    async with storage.db.transaction() as conn:
+        await storage.achievements.save(conn, guild, first_step, datetime(2026, 1, 1, tzinfo=UTC))
+
+
+async def settle(storage: Storage, guild: int) -> None:
+    """Run an achievement's bulk job to its end, two holders per chunk."""
+    while True:
+        async with storage.db.transaction() as conn:
+            job = await storage.achievements.job(guild, "first-step")
+            if job is None or await storage.achievements.run_job_chunk(conn, job, 2) is None:
+                return
+
+
 async def test_histogram_matches_a_recount_after_random_writes(tmp_path: Path) -> None:
     storage = await Storage.open(tmp_path / "h.db")
+    for guild in (GUILD, OTHER_GUILD):
+        await recorder_free_guild(storage, guild)
     rng = random.Random(3)
     now = datetime(2026, 1, 1, tzinfo=UTC)
     for _ in range(300):
@@ -62,10 +83,12 @@ async def test_histogram_matches_a_recount_after_random_writes(tmp_path: Path) -
         elif action < 0.85:
             async with storage.db.transaction() as conn:
                 await storage.members.insert_unlocks(conn, [(guild, member, "first-step", now)])
-                await storage.members.adjust_points_of_holders(conn, guild, "first-step", rng.choice((-5, 5)))
+                await storage.achievements.start_job(conn, guild, "first-step", "repoint", rng.choice((5, 15)), now)
+            await settle(storage, guild)
         elif action < 0.95:
             async with storage.db.transaction() as conn:
-                await storage.members.take_achievement_from_all(conn, guild, "first-step", 10)
+                await storage.achievements.start_job(conn, guild, "first-step", "remove", 0, now)
+            await settle(storage, guild)
         else:
             async with storage.db.transaction() as conn:
                 await storage.members.delete_member(conn, guild, member)

@@ -31,6 +31,14 @@ def achievement(achievement_id: str, name: str, condition: str, points: int = 10
     )
 
 
+async def store_achievements(storage: Storage, *ids: str, guild_id: int = GUILD) -> None:
+    """Achievements worth 10 points each: an unlock is stored only for an achievement that exists."""
+    async with storage.db.transaction() as conn:
+        for achievement_id in ids:
+            await storage.achievements.save(conn, guild_id, achievement(achievement_id, achievement_id.title(),
+                                                                        "messages >= 1"), NOW)
+
+
 async def add_guild(storage: Storage, guild_id: int = GUILD, **settings: object) -> None:
     async with storage.db.transaction() as conn:
         await storage.guilds.insert(conn, GuildSettings(guild_id=guild_id, **settings), NOW)  # type: ignore[arg-type]
@@ -301,6 +309,7 @@ async def test_member_stats_are_per_guild(storage: Storage) -> None:
 
 
 async def test_an_unlock_is_stored_once_with_its_time(storage: Storage) -> None:
+    await store_achievements(storage, "first-step")
     async with storage.db.transaction() as conn:
         await storage.members.insert_unlocks(conn, [(GUILD, 7, "first-step", NOW)])
         await storage.members.insert_unlocks(conn, [(GUILD, 7, "first-step", NOW + timedelta(hours=1))])
@@ -311,7 +320,24 @@ async def test_an_unlock_is_stored_once_with_its_time(storage: Storage) -> None:
     assert await storage.members.holders(GUILD, "first-step") == 1
 
 
+async def test_an_unlock_keeps_the_points_its_achievement_gave(storage: Storage) -> None:
+    await store_achievements(storage, "first-step")
+    async with storage.db.transaction() as conn:
+        await storage.members.insert_unlocks(conn, [(GUILD, 7, "first-step", NOW)])
+
+    async with storage.db.conn.execute("SELECT points FROM unlocks WHERE member_id = 7") as cur:
+        assert [r[0] for r in await cur.fetchall()] == [10]
+
+
+async def test_an_unlock_of_an_achievement_removed_meanwhile_is_not_stored(storage: Storage) -> None:
+    async with storage.db.transaction() as conn:
+        await storage.members.insert_unlocks(conn, [(GUILD, 7, "gone", NOW)])
+
+    assert await storage.members.unlocks_of(GUILD, 7) == []
+
+
 async def test_unlocks_load_with_the_member_and_list_newest_first(storage: Storage) -> None:
+    await store_achievements(storage, "first-step", "chatterbox")
     async with storage.db.transaction() as conn:
         await storage.members.insert_unlocks(conn, [
             (GUILD, 7, "first-step", NOW), (GUILD, 7, "chatterbox", NOW + timedelta(days=1)),
@@ -326,6 +352,7 @@ async def test_unlocks_load_with_the_member_and_list_newest_first(storage: Stora
 
 
 async def test_a_deleted_unlock_is_gone(storage: Storage) -> None:
+    await store_achievements(storage, "first-step")
     async with storage.db.transaction() as conn:
         await storage.members.insert_unlocks(conn, [(GUILD, 7, "first-step", NOW)])
         deleted = await storage.members.delete_unlock(conn, GUILD, 7, "first-step")
@@ -336,6 +363,7 @@ async def test_a_deleted_unlock_is_gone(storage: Storage) -> None:
 
 
 async def test_load_chunk_walks_a_guild_in_member_id_order(storage: Storage) -> None:
+    await store_achievements(storage, "first-step")
     await save_members(storage, *((GUILD, m, MemberStats({"messages": m, "quests": 1})) for m in (5, 1, 3, 4, 2)))
     await save_members(storage, (OTHER_GUILD, 9, MemberStats({"messages": 1})))
     async with storage.db.transaction() as conn:

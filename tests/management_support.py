@@ -1,0 +1,75 @@
+"""Shared helpers for the moderation tests: a bot without Discord on a real SQLite file, and the
+invariants every moderator change must keep."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bot.clock import FakeClock
+from bot.engine.stats import Activity, ActivityKind
+from bot.management import Management
+from bot.recorder import ActivityRecorder
+from bot.scheduler import Scheduler
+from bot.storage import Storage
+
+GUILD = 1001
+OTHER_GUILD = 2002
+MODERATOR = 99
+START = datetime(2026, 1, 5, 12, tzinfo=UTC)
+
+
+@dataclass
+class Bot:
+    """The services `python -m bot` builds, without the Discord client."""
+
+    path: Path
+    storage: Storage
+    clock: FakeClock
+    recorder: ActivityRecorder
+    scheduler: Scheduler
+    management: Management
+
+    def message(self, member_id: int, guild_id: int = GUILD) -> Activity:
+        return Activity(guild_id, member_id, ActivityKind.MESSAGE, self.clock.now(), channel_id=5)
+
+    async def close(self) -> None:
+        await self.scheduler.close()
+        await self.recorder.close()
+        await self.storage.close()
+
+
+async def open_bot(path: Path, *, bulk_chunk: int = 5000) -> Bot:
+    storage = await Storage.open(path)
+    clock = FakeClock(START)
+    recorder = ActivityRecorder(storage, clock, flush_interval=3600)
+    scheduler = Scheduler(recorder, storage, clock)
+    await recorder.guild(GUILD)
+    management = Management(storage, recorder, scheduler, clock, bulk_chunk=bulk_chunk)
+    return Bot(path, storage, clock, recorder, scheduler, management)
+
+
+async def members_who_said_something(bot: Bot, members: int, guild_id: int = GUILD) -> None:
+    """`members` members with one message each: every one of them holds First Step (10 points)."""
+    await bot.recorder.record_many([bot.message(m, guild_id) for m in range(1, members + 1)])
+    await bot.recorder.flush()
+
+
+async def totals_not_matching_stored_points(storage: Storage, guild_id: int = GUILD) -> list[tuple[int, int, int]]:
+    """The invariant of points: each member's total and count equal the sum of the stored points of the
+    achievements they hold, and the number of them. Returns (member, total, expected) for those that differ."""
+    async with storage.db.conn.execute(
+        "SELECT m.member_id, m.points, COALESCE(SUM(a.points), 0), m.achievements, COUNT(a.achievement_id) "
+        "FROM member_stats m LEFT JOIN unlocks u ON u.guild_id = m.guild_id AND u.member_id = m.member_id "
+        "LEFT JOIN achievements a ON a.guild_id = u.guild_id AND a.achievement_id = u.achievement_id "
+        "WHERE m.guild_id = ? GROUP BY m.member_id",
+        (guild_id,),
+    ) as cur:
+        rows = await cur.fetchall()
+    return [(m, total, expected) for m, total, expected, count, held in rows if total != expected or count != held]
+
+
+async def stored_points(storage: Storage, achievement_id: str, guild_id: int = GUILD) -> int | None:
+    found = await storage.achievements.get(guild_id, achievement_id)
+    return found.points if found else None
