@@ -8,7 +8,6 @@ import logging
 from collections.abc import Sequence
 from datetime import date, timedelta
 
-import aiosqlite
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -16,7 +15,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.clock import Clock
 from bot.engine.achievements import Achievement
 from bot.recorder import ActivityRecorder, zone
-from bot.storage import Storage
+from bot.storage import Storage, Transaction
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +101,7 @@ class Scheduler:
             return yesterday
 
     async def record_retroactive(
-        self, conn: aiosqlite.Connection, guild_id: int, achievements: Sequence[Achievement]
+        self, conn: Transaction, guild_id: int, achievements: Sequence[Achievement]
     ) -> None:
         """Write down retroactive jobs inside the transaction that adds or changes the achievements: a crash
         right after that commit still leaves the jobs to resume at the next start."""
