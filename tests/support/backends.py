@@ -167,3 +167,36 @@ async def backend(
     made = Backend(kind, tmp_path, server)
     yield made
     await made.finish()
+
+
+@pytest.fixture
+async def postgres_backend(tmp_path: Path, postgres_server: PostgresServer) -> AsyncIterator[Backend]:
+    """PostgreSQL only, for what SQLite has no counterpart of (several processes, advisory locks, URLs)."""
+    if not postgres_server.available:
+        if postgres_required():
+            pytest.fail(f"{postgres_server.reason} (REQUIRE_POSTGRES=1)")
+        pytest.skip(postgres_server.reason)
+    made = Backend("postgres", tmp_path, postgres_server)
+    yield made
+    await made.finish()
+
+
+async def set_read_only(storage: Storage, read_only: bool) -> None:
+    """Make every later write of `storage` fail as a read-only database does, or work again.
+
+    SQLite: `PRAGMA query_only` on the bot's own connection (SQLITE_READONLY, as a read-only file gives, and
+    it works as root). PostgreSQL: default_transaction_read_only for the database, with the pool's
+    connections renewed so that they take it (25006 read_only_sql_transaction, as on a standby)."""
+    db = storage.db
+    if isinstance(db, SqliteDatabase):
+        await db.conn.execute(f"PRAGMA query_only = {'ON' if read_only else 'OFF'}")
+        return
+    assert isinstance(db, PostgresDatabase)
+    name = urlsplit(db.url).path.lstrip("/")
+    conn = await asyncpg.connect(admin_url())
+    try:
+        setting = "on" if read_only else "off"
+        await conn.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = {setting}')
+    finally:
+        await conn.close()
+    await db.pool.expire_connections()
