@@ -31,7 +31,7 @@ async def _admin_connection() -> asyncpg.Connection:
         reason = f"no PostgreSQL server answers at {urlparse(url).hostname}:{urlparse(url).port or 5432} ({exc})"
         if os.environ.get("REQUIRE_POSTGRES") == "1":
             pytest.fail(f"REQUIRE_POSTGRES=1 but {reason}")
-        pytest.skip(f"{reason}; set TEST_DATABASE_URL or REQUIRE_POSTGRES=1")
+        pytest.skip(f"{reason}: set TEST_DATABASE_URL to use another server, or REQUIRE_POSTGRES=1 to fail instead")
 
 
 @asynccontextmanager
