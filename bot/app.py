@@ -221,7 +221,7 @@ async def running(
             stack.push_async_callback(leases.close)
             if settings.shard_count is not None:
                 await take_leases(leases, settings, settings.shard_count, retry_interval=lease_retry)
-        storage = await Storage.open(settings.database_path)
+        storage = await Storage.open_configured(settings.database_url, settings.database_path)
         bot = AchievementsBot(settings, storage, clock or SystemClock(), ownership=ownership, **options)
         bot.leases = leases
         if leases is not None:
