@@ -674,9 +674,9 @@ class ActivityRecorder:
                 for n, part in enumerate(parts):
                     part_rows = [(g, m, rows[(g, m)]) for g, m in part.dirty if (g, m) in rows]
                     try:
-                        # A cancel of the flushing task waits for the transaction to settle: a part is
-                        # written once.
-                        await self.storage.db.committed(partial(self._write, part, part_rows))
+                        # On the loop's own thread, with no await inside the transaction: neither a busy
+                        # gateway nor a cancel can hold a commit up or cut it in two.
+                        await self.storage.db.committed_inline(partial(self._write, part, part_rows))
                     except asyncio.CancelledError:
                         self._put_back(parts[n + 1:])  # this part is committed
                         raise
@@ -689,7 +689,7 @@ class ActivityRecorder:
                 if announced:
                     await self._notify_committed()
 
-    async def _write(self, part: _Batch, rows: list[tuple[int, int, MemberStats]], conn: aiosqlite.Connection) -> None:
+    async def _write(self, part: _Batch, rows: list[tuple[int, int, MemberStats]], conn: Any) -> None:
         members = self.storage.members
         await members.save_stats(conn, rows)
         for guild_id, member_id, achievement_id, revoked in part.revocations:

@@ -387,20 +387,25 @@ async def test_writes_resume_in_bounded_batches_as_disk_space_comes_back(tmp_pat
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
+    async def limit_pages(count: int) -> None:  # on both writing connections
+        await storage.db.conn.execute(f"PRAGMA max_page_count = {count}")
+        if storage.db.inline is not None:
+            storage.db.inline.execute(f"PRAGMA max_page_count = {count}")
+
     full = await pages()
-    await storage.db.conn.execute(f"PRAGMA max_page_count = {full}")
+    await limit_pages(full)
     for round_ in range(4):
         await recorder.record_many([Activity(GUILD, m, ActivityKind.MESSAGE, clock.now(), channel_id=5)
                                     for m in range(round_ * 1500 + 1, round_ * 1500 + 1501)])
         with pytest.raises(Exception, match="full"):
             await recorder.flush()
 
-    await storage.db.conn.execute(f"PRAGMA max_page_count = {full + 100}")  # a little space comes back
+    await limit_pages(full + 100)  # a little space comes back
     with pytest.raises(Exception, match="full"):
         await recorder.flush()
     assert await storage.members.count(GUILD) > 0  # what fitted was written
 
-    await storage.db.conn.execute("PRAGMA max_page_count = 1073741823")
+    await limit_pages(1073741823)
     await recorder.flush()
     assert await storage.members.count(GUILD) == 6000
     await recorder.close()
