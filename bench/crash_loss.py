@@ -6,7 +6,7 @@ committed, and the send log says when the last committed one was sent: the activ
 there to the kill. The promise is at most 1 s (the write-behind interval is 0.5 s); the ratio printed is
 the worst loss over that promise, and the median loss over the flush interval, from the same run.
 
-    .venv/bin/python -m bench.crash_loss [--rate 6000] [--trials 9] [--members 2000] [--quick]
+    .venv/bin/python -m bench.crash_loss [--rate 6000] [--trials 9] [--members 10000] [--quick]
 """
 
 from __future__ import annotations
@@ -64,8 +64,6 @@ async def client_main(config: dict[str, Any]) -> None:
     })
     async with running(settings, ready_timeout=READY_TIMEOUT, guild_ready_timeout=0.1) as bot:
         await bot.recorder.guild(int(config["guild_id"]))  # the default pack exists before the first event
-        if os.environ.get("CRASH_DIAG"):
-            sys.path.insert(0, "/tmp"); import diag_patch; diag_patch.install(bot); (diag_patch.install_sync(bot) if os.environ.get("SYNCW") else None)  # noqa
         print(json.dumps({"ready": True}), flush=True)
         await asyncio.Event().wait()  # until SIGKILL
 
@@ -127,7 +125,7 @@ async def trial(rate: int, members: int, kill_after: float, workdir: Path, numbe
     return Trial(rate, killed_at - started, sent, stored, max(0.0, killed_at - last_stored_sent_at))
 
 
-async def run(rate: int = 6000, trials: int = 9, members: int = 2000, seed: int = 1) -> list[Trial]:
+async def run(rate: int = 6000, trials: int = 9, members: int = 10_000, seed: int = 1) -> list[Trial]:
     chooser = random.Random(seed)
     results = []
     with tempfile.TemporaryDirectory(prefix="crash-loss-") as tmp:
@@ -155,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=int, default=6000, help="messages per second")
     parser.add_argument("--trials", type=int, default=9)
-    parser.add_argument("--members", type=int, default=2000)
+    parser.add_argument("--members", type=int, default=10_000)
     parser.add_argument("--quick", action="store_true", help="one short trial at 1,000 messages/s")
     parser.add_argument("--client", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -37,8 +37,9 @@ def member_stats(rng: random.Random) -> MemberStats:
     return MemberStats({k: v for k, v in values.items() if v}, last)
 
 
-async def build(path: Path, members: int, *, seed: int = 7) -> float:
-    """Create a database with one guild of `members` members; returns seconds taken."""
+async def build(path: Path | str, members: int, *, seed: int = 7) -> float:
+    """Create a database with one guild of `members` members; returns seconds taken. `path` is a SQLite
+    file, or the URL of an empty PostgreSQL database (loaded with COPY)."""
     started = time.perf_counter()
     storage = await Storage.open(path)
     recorder = ActivityRecorder(storage, FakeClock())
@@ -47,8 +48,36 @@ async def build(path: Path, members: int, *, seed: int = 7) -> float:
     await storage.close()
     rulebook = RuleBook(guild.rulebook.achievements)
     clock = FakeClock()
-    await asyncio.to_thread(_write, path, members, seed, rulebook, clock)
+    if isinstance(path, str):
+        from bench._pg import copy_members
+
+        stats, unlocks = await asyncio.to_thread(_rows, members, seed, rulebook, clock)
+        await copy_members(path, stats, unlocks)
+    else:
+        await asyncio.to_thread(_write, path, members, seed, rulebook, clock)
     return time.perf_counter() - started
+
+
+def _rows(
+    members: int, seed: int, rulebook: RuleBook, clock: FakeClock
+) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    """The same members and unlocks `_write` stores, as rows for COPY."""
+    rng = random.Random(seed)
+    now = clock.now().isoformat()
+    stats_rows: list[tuple[object, ...]] = []
+    unlock_rows: list[tuple[object, ...]] = []
+    for member_id in range(1, members + 1):
+        stats = member_stats(rng)
+        unlocked: set[str] = set()
+        evaluate_all(stats, unlocked, rulebook, clock.now(), DEFAULT_TIERS)
+        v = stats.values
+        stats_rows.append((
+            GUILD_ID, member_id, v.get("messages", 0), v.get("reactions_given", 0), v.get("reactions_received", 0),
+            v.get("logins", 0), v.get("streak", 0), v.get("best_streak", 0), v.get("points", 0),
+            v.get("achievements", 0), stats.last_active.isoformat() if stats.last_active else None,
+        ))
+        unlock_rows.extend((GUILD_ID, member_id, a, now) for a in unlocked)
+    return stats_rows, unlock_rows
 
 
 def _write(path: Path, members: int, seed: int, rulebook: RuleBook, clock: FakeClock) -> None:

@@ -2,7 +2,9 @@
 10k, 100k and 1M members, p50 and p99. Baseline in the same run: a plain COUNT over the points index
 (what a naive rank costs). Also target 5's second half: RSS with 1M stored members.
 
-Usage: python -m bench.read_paths [--sizes 10000,100000,1000000] [--samples 300]
+Usage: python -m bench.read_paths [--sizes 10000,100000,1000000] [--samples 300] [--backend postgres]
+(--backend postgres: a database made for the run on the server of bench/_pg.py, bulk loaded with COPY, dropped
+after.)
 """
 
 from __future__ import annotations
@@ -34,9 +36,17 @@ async def timed(samples: int, call: object) -> list[float]:
     return results
 
 
-async def measure(members: int, samples: int) -> dict[str, list[float]]:
-    path = Path(tempfile.mkdtemp(prefix="bench-read-")) / "read.db"
-    await build(path, members)
+async def measure(members: int, samples: int, backend: str = "sqlite") -> dict[str, list[float]]:
+    if backend == "postgres":
+        from bench._pg import temporary_database
+
+        async with temporary_database("read") as url:
+            return await measure_at(url, members, samples)
+    return await measure_at(Path(tempfile.mkdtemp(prefix="bench-read-")) / "read.db", members, samples)
+
+
+async def measure_at(path: Path | str, members: int, samples: int) -> dict[str, list[float]]:
+    load_s = await build(path, members)
     storage = await Storage.open(path)
     clock = FakeClock()
     recorder = ActivityRecorder(storage, clock)
@@ -47,10 +57,9 @@ async def measure(members: int, samples: int) -> dict[str, list[float]]:
     deep = [rng.randrange(pages) for _ in range(samples)]
 
     async def naive_count(i: int) -> None:
-        async with storage.db.conn.execute(
-            "SELECT COUNT(*) FROM member_stats WHERE guild_id = ? AND in_guild = 1 AND points > ?", (GUILD_ID, 0)
-        ) as cur:
-            await cur.fetchone()
+        await storage.db.fetch_value(
+            "SELECT COUNT(*) FROM member_stats WHERE guild_id = ? AND in_guild = 1 AND points > ?", GUILD_ID, 0
+        )
 
     figures = {
         "profile": await timed(samples, lambda i: profiles.profile(GUILD_ID, ids[i])),
@@ -60,6 +69,7 @@ async def measure(members: int, samples: int) -> dict[str, list[float]]:
         "baseline COUNT(*)": await timed(min(samples, 50), naive_count),
     }
     figures["rss_mb"] = [rss_mb()]
+    figures["load_s"] = [load_s]
     await recorder.close()
     await storage.close()
     return figures
@@ -69,14 +79,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--samples", type=int, default=300)
+    parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
     args = parser.parse_args()
-    print(f"read paths · {machine()}")
+    print(f"read paths · {args.backend} · {machine()}")
     for members in (int(s) for s in args.sizes.split(",")):
-        figures = asyncio.run(measure(members, args.samples))
+        figures = asyncio.run(measure(members, args.samples, args.backend))
         base = percentile(figures["baseline COUNT(*)"], 99)
-        print(f"  {members:>9,} members")
+        print(f"  {members:>9,} members (loaded in {figures['load_s'][0]:.1f} s)")
         for name, samples in figures.items():
-            if name == "rss_mb":
+            if name in ("rss_mb", "load_s"):
                 continue
             p50, p99 = percentile(samples, 50), percentile(samples, 99)
             gated = name in ("profile", "leaderboard page 1", "leaderboard random page")

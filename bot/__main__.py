@@ -10,6 +10,7 @@ import discord
 
 from bot.settings import SettingsError, load_settings
 from bot.storage import StorageError
+from bot.storage.leases import LeaseError
 
 log = logging.getLogger("bot")
 
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         asyncio.run(run_forever(settings))
-    except StorageError as exc:
+    except (StorageError, LeaseError) as exc:
         return fail(str(exc))
     except discord.LoginFailure:
         return fail("Discord refused DISCORD_TOKEN: copy the bot token again from the Developer Portal (Bot tab)")

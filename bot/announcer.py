@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from bot.ownership import Ownership
 from bot.render import DigestLine, digest_embed, mention, tier_embed, unlock_embed
 from bot.storage.outbox import OutboxItem
 
@@ -25,6 +26,9 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 12
 MAX_BACKOFF = 3600.0
 DIGEST_THRESHOLD = 5  # more items than this for one guild in one pass are posted as one digest
+DUE_PAGE = 200
+# How far past other processes' announcements a pass looks for its own (see _deliver_due).
+MAX_DUE_SCAN = 12_800
 
 
 def humans_in(guild: discord.Guild) -> int:
@@ -40,15 +44,19 @@ def backoff(attempts: int, base: float) -> timedelta:
 
 class Announcer:
     """Uses of the Discord client only its guild cache, its user and readiness; the announce channel comes
-    from storage. It depends on neither the bot class nor the recorder."""
+    from storage. It depends on neither the bot class nor the recorder.
+
+    It posts only the announcements of guilds `ownership` gives this process. Another process's are left
+    alone: neither claimed nor tried, so a process that does not see a guild never spends its retries."""
 
     def __init__(
         self, client: discord.Client, storage: Storage, clock: Clock, *, base_delay: float = 2.0,
-        poll_interval: float = 5.0,
+        poll_interval: float = 5.0, ownership: Ownership | None = None,
     ) -> None:
         self.client = client
         self.storage = storage
         self.clock = clock
+        self.ownership = ownership or Ownership.everything()
         self.base_delay = base_delay
         self.poll_interval = poll_interval
         self._wake = asyncio.Event()
@@ -105,14 +113,22 @@ class Announcer:
 
     async def _deliver_due(self) -> int:
         posted = 0
-        while items := await self.storage.outbox.due(self.clock.now()):
+        limit = DUE_PAGE
+        while items := await self.storage.outbox.due(self.clock.now(), limit):
             by_guild: dict[int, list[OutboxItem]] = defaultdict(list)
             for item in items:
-                by_guild[item.guild_id].append(item)
+                if self.ownership.owns(item.guild_id):
+                    by_guild[item.guild_id].append(item)
             for guild_id, guild_items in by_guild.items():
                 posted += await self._deliver_guild(guild_id, guild_items)
-            if len(items) < 200:
+            if len(items) < limit:
                 break
+            if not by_guild:
+                # A full page of other processes' announcements: look further, or ours behind them would wait
+                # until theirs are posted. TODO(storage): filter by shard in the outbox query instead.
+                if limit >= MAX_DUE_SCAN:
+                    break
+                limit *= 2
         return posted
 
     async def _deliver_guild(self, guild_id: int, items: Sequence[OutboxItem]) -> int:

@@ -7,8 +7,8 @@ import gc
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, NoReturn
 
 import discord
@@ -21,11 +21,13 @@ from bot.cards import ProfileCards
 from bot.clock import Clock, SystemClock
 from bot.errors import AchievementsTree
 from bot.management import Management
+from bot.ownership import Ownership
 from bot.profiles import Profiles
 from bot.recorder import ActivityRecorder
 from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.storage import Storage
+from bot.storage.leases import RETRY_SECONDS, LeaseError, ShardLeases
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +67,17 @@ def intents_for(settings: Settings) -> discord.Intents:
     return intents
 
 
-class AchievementsBot(commands.Bot):
-    def __init__(self, settings: Settings, storage: Storage, clock: Clock, **options: Any) -> None:
+class AchievementsBot(commands.AutoShardedBot):
+    """Runs the shards in `settings` (all of them when unset) and serves only the guilds `ownership` gives it."""
+
+    def __init__(
+        self, settings: Settings, storage: Storage, clock: Clock, *, ownership: Ownership | None = None,
+        **options: Any,
+    ) -> None:
+        if settings.shard_count is not None:
+            options.setdefault("shard_count", settings.shard_count)
+            if settings.shard_ids is not None:
+                options.setdefault("shard_ids", list(settings.shard_ids))
         super().__init__(
             command_prefix=commands.when_mentioned,
             help_command=None,
@@ -78,14 +89,18 @@ class AchievementsBot(commands.Bot):
         self.settings = settings
         self.storage = storage
         self.clock = clock
+        self.ownership = ownership or Ownership(settings.shard_count, settings.shard_ids)
+        # Set by `running` with PostgreSQL: the advisory locks that make this process its shards' owner.
+        self.leases: ShardLeases | None = None
         self.recorder = ActivityRecorder(storage, clock)
-        self.scheduler = Scheduler(self.recorder, storage, clock)
-        self.announcer = Announcer(self, storage, clock)
+        self.scheduler = Scheduler(self.recorder, storage, clock, ownership=self.ownership)
+        self.announcer = Announcer(self, storage, clock, ownership=self.ownership)
         self.profiles = Profiles(storage, self.recorder, clock)
         self.management = Management(storage, self.recorder, self.scheduler, clock)
         self.cards = ProfileCards()
         self.recorder.committed_listeners.append(self.announcer.wake)
         self.connection_task: asyncio.Task[None] | None = None
+        self.closing: asyncio.Task[None] | None = None
         self._shut_down = False
 
     async def setup_hook(self) -> None:
@@ -138,6 +153,13 @@ class AchievementsBot(commands.Bot):
         await self.storage.meta.set(key, digest)
         log.info("synced %d slash commands %s", len(synced), f"to guild {guild.id}" if guild else "globally")
 
+    def stop_owning(self, reason: str) -> None:
+        """The shard leases are gone, so another process may own these guilds now: stop recording, rolling
+        over and announcing at once, then shut down (flushing what was recorded while they were ours)."""
+        self.ownership.give_up()
+        if self.closing is None and not self._shut_down:
+            self.closing = asyncio.create_task(self.close(), name="lease-lost-shutdown")
+
     async def close(self) -> None:
         if self._shut_down:
             return
@@ -168,38 +190,76 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+def lease_name(shard_ids: Sequence[int], shard_count: int) -> str:
+    """How the lease connection shows in pg_stat_activity, and so in a refused process's error line."""
+    return f"achievements-bot shards {','.join(map(str, shard_ids))} of {shard_count}"
+
+
+async def take_leases(
+    leases: ShardLeases, settings: Settings, shard_count: int, *, retry_interval: float
+) -> None:
+    shard_ids = settings.shard_ids if settings.shard_ids is not None else range(shard_count)
+    await leases.acquire(shard_count, list(shard_ids), wait=settings.shard_wait, retry_interval=retry_interval)
+
+
 @asynccontextmanager
 async def running(
-    settings: Settings, *, clock: Clock | None = None, ready_timeout: float = 60.0, **options: Any
+    settings: Settings, *, clock: Clock | None = None, ready_timeout: float = 60.0,
+    lease_retry: float = RETRY_SECONDS, **options: Any,
 ) -> AsyncIterator[AchievementsBot]:
-    """Open the database, log in, connect and wait until ready; close everything on exit."""
+    """Lease the shards (PostgreSQL), open the database, log in, connect and wait until ready; close
+    everything on exit, the leases last (after the final flush, so the next owner starts from it)."""
     apply_discord_endpoints(settings)
-    storage = await Storage.open(settings.database_path)
-    bot = AchievementsBot(settings, storage, clock or SystemClock(), **options)
-    connection: asyncio.Task[None] | None = None
-    try:
-        await bot.login(settings.discord_token)
-        connection = asyncio.create_task(bot.connect(reconnect=True), name="discord-connection")
-        bot.connection_task = connection
-        ready = asyncio.create_task(bot.wait_until_ready())
-        done, _ = await asyncio.wait({connection, ready}, timeout=ready_timeout, return_when=asyncio.FIRST_COMPLETED)
-        if connection in done:
-            ready.cancel()
-            connection.result()  # raises the connection's error
-            raise RuntimeError("the Discord connection closed before the bot was ready")
-        if ready not in done:
-            ready.cancel()
-            raise TimeoutError(f"the bot was not ready after {ready_timeout:.0f} s")
-        tune_garbage_collector()
-        yield bot
-    finally:
-        if not bot.is_closed():
-            await bot.close()
-        if connection is not None:
-            try:
-                await asyncio.wait_for(connection, timeout=10)
-            except (TimeoutError, asyncio.CancelledError, Exception):
-                log.debug("connection task ended", exc_info=True)
+    ownership = Ownership(settings.shard_count, settings.shard_ids)
+    async with AsyncExitStack() as stack:
+        leases: ShardLeases | None = None
+        if settings.database_url:
+            # A process refused its shards stops here, before any gateway session is opened for them.
+            name = (lease_name(settings.shard_ids or range(settings.shard_count), settings.shard_count)
+                    if settings.shard_count else "achievements-bot every shard")
+            leases = await ShardLeases.connect(settings.database_url, name=name)
+            stack.push_async_callback(leases.close)
+            if settings.shard_count is not None:
+                await take_leases(leases, settings, settings.shard_count, retry_interval=lease_retry)
+        storage = await Storage.open_configured(settings.database_url, settings.database_path)
+        bot = AchievementsBot(settings, storage, clock or SystemClock(), ownership=ownership, **options)
+        bot.leases = leases
+        if leases is not None:
+            leases.on_lost(bot.stop_owning)
+        connection: asyncio.Task[None] | None = None
+        try:
+            await bot.login(settings.discord_token)
+            if bot.shard_count is None:
+                # Asked here rather than by discord.py's launch_shards, which would also take Discord's gateway
+                # URL over DISCORD_GATEWAY_URL; and a process running every shard leases them all.
+                bot.shard_count = (await bot.http.get_bot_gateway())[0]
+                if leases is not None:
+                    await take_leases(leases, settings, bot.shard_count, retry_interval=lease_retry)
+            connection = asyncio.create_task(bot.connect(reconnect=True), name="discord-connection")
+            bot.connection_task = connection
+            ready = asyncio.create_task(bot.wait_until_ready())
+            done, _ = await asyncio.wait(
+                {connection, ready}, timeout=ready_timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+            if connection in done:
+                ready.cancel()
+                connection.result()  # raises the connection's error
+                raise RuntimeError("the Discord connection closed before the bot was ready")
+            if ready not in done:
+                ready.cancel()
+                raise TimeoutError(f"the bot was not ready after {ready_timeout:.0f} s")
+            tune_garbage_collector()
+            yield bot
+        finally:
+            if not bot.is_closed():
+                await bot.close()
+            if bot.closing is not None:
+                await asyncio.gather(bot.closing, return_exceptions=True)
+            if connection is not None:
+                try:
+                    await asyncio.wait_for(connection, timeout=10)
+                except (TimeoutError, asyncio.CancelledError, Exception):
+                    log.debug("connection task ended", exc_info=True)
 
 
 async def run_forever(settings: Settings) -> None:
@@ -219,6 +279,15 @@ async def run_forever(settings: Settings) -> None:
         waiting: set[asyncio.Future[Any]] = {stopper}
         if bot.connection_task is not None:
             waiting.add(bot.connection_task)
+        if bot.leases is not None:
+            waiting.add(asyncio.ensure_future(bot.leases.lost.wait()))
         await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-        stopper.cancel()
+        for waiter in waiting:
+            if waiter is not bot.connection_task:
+                waiter.cancel()
         log.info("shutting down: flushing pending writes")
+    if bot.leases is not None and bot.leases.lost.is_set():
+        raise LeaseError(
+            f"stopped owning shards {list(bot.leases.shards)}: {bot.leases.lost_reason}; start the process again "
+            f"(with SHARD_WAIT=1 it waits for its shards to be free)"
+        )

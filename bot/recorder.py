@@ -21,8 +21,6 @@ from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import aiosqlite
-
 from bot.clock import Clock
 from bot.engine.achievements import Achievement
 from bot.engine.conditions import parse_condition
@@ -30,7 +28,7 @@ from bot.engine.defaults import DEFAULT_PACK
 from bot.engine.evaluator import Evaluation, RuleBook, evaluate, evaluate_all
 from bot.engine.stats import Activity, ActivityKind, MemberStats, apply_activity, close_day, local_date_and_hour
 from bot.engine.tiers import Tier, tier_change, tier_for, tier_progress
-from bot.storage import GuildSettings, NewAnnouncement, Storage
+from bot.storage import GuildSettings, NewAnnouncement, Storage, Transaction
 
 log = logging.getLogger(__name__)
 
@@ -363,7 +361,7 @@ class ActivityRecorder:
             await gate.wait()
 
     @asynccontextmanager
-    async def paused(self, guild_id: int) -> AsyncIterator[aiosqlite.Connection]:
+    async def paused(self, guild_id: int) -> AsyncIterator[Transaction]:
         """A bulk change of a guild's stored members in one transaction (reset a member); see bulk_change."""
         async with self.bulk_change(guild_id), self.storage.db.transaction() as conn:
             yield conn
@@ -689,7 +687,7 @@ class ActivityRecorder:
                 if announced:
                     await self._notify_committed()
 
-    async def _write(self, part: _Batch, rows: list[tuple[int, int, MemberStats]], conn: Any) -> None:
+    async def _write(self, part: _Batch, rows: list[tuple[int, int, MemberStats]], conn: Transaction) -> None:
         members = self.storage.members
         await members.save_stats(conn, rows)
         for guild_id, member_id, achievement_id, revoked in part.revocations:

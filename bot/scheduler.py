@@ -8,15 +8,15 @@ import logging
 from collections.abc import Sequence
 from datetime import date, timedelta
 
-import aiosqlite
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.clock import Clock
 from bot.engine.achievements import Achievement
+from bot.ownership import Ownership
 from bot.recorder import ActivityRecorder, zone
-from bot.storage import Storage
+from bot.storage import Storage, Transaction
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +25,16 @@ RETROACTIVE = "retroactive:"  # bot_meta key prefix of retroactive jobs not fini
 
 
 class Scheduler:
-    def __init__(self, recorder: ActivityRecorder, storage: Storage, clock: Clock) -> None:
+    """Rollovers and retroactive jobs run only for the guilds `ownership` gives this process: processes
+    sharing one database each close their own guilds' days."""
+
+    def __init__(
+        self, recorder: ActivityRecorder, storage: Storage, clock: Clock, *, ownership: Ownership | None = None
+    ) -> None:
         self.recorder = recorder
         self.storage = storage
         self.clock = clock
+        self.ownership = ownership or Ownership.everything()
         self._apscheduler = AsyncIOScheduler(timezone="UTC")
         self._locks: dict[int, asyncio.Lock] = {}
         self._background: set[asyncio.Task[object]] = set()
@@ -37,7 +43,8 @@ class Scheduler:
         """Run the rollovers missed while the bot was down, then schedule every known guild."""
         self._apscheduler.start()
         for settings in await self.storage.guilds.all():
-            self.schedule_guild(settings.guild_id, settings.timezone)
+            if self.ownership.owns(settings.guild_id):
+                self.schedule_guild(settings.guild_id, settings.timezone)
         # A safety net for the cron jobs: in zones whose DST change happens at midnight (America/Santiago,
         # Africa/Cairo, ...) there is no 00:00 on that day, and cron skips it. Closing is idempotent.
         self._apscheduler.add_job(
@@ -58,6 +65,8 @@ class Scheduler:
     def schedule_guild(self, guild_id: int, timezone: str) -> None:
         """(Re)schedule a guild's rollover for 00:00 in its timezone; APScheduler's cron trigger follows
         DST and 30/45-minute offsets."""
+        if not self.ownership.owns(guild_id):
+            return
         self._apscheduler.add_job(
             self.rollover_guild,
             CronTrigger(hour=0, minute=0, second=1, timezone=zone(timezone)),
@@ -76,6 +85,8 @@ class Scheduler:
         """Close every day that ended (in each guild's timezone) and was not closed yet."""
         closed: dict[int, date] = {}
         for settings in await self.storage.guilds.all():
+            if not self.ownership.owns(settings.guild_id):
+                continue
             day = await self.rollover_guild(settings.guild_id)
             if day is not None:
                 closed[settings.guild_id] = day
@@ -87,6 +98,9 @@ class Scheduler:
         Closing day D resets the streak of everyone not active on D, so closing only the latest missed
         day gives the same result as closing each missed day in turn.
         """
+        if not self.ownership.owns(guild_id):
+            # Its owner closes it; also a cron job still scheduled after this process lost its shards.
+            return None
         lock = self._locks.setdefault(guild_id, asyncio.Lock())
         async with lock:
             state = await self.recorder.guild(guild_id)
@@ -102,7 +116,7 @@ class Scheduler:
             return yesterday
 
     async def record_retroactive(
-        self, conn: aiosqlite.Connection, guild_id: int, achievements: Sequence[Achievement]
+        self, conn: Transaction, guild_id: int, achievements: Sequence[Achievement]
     ) -> None:
         """Write down retroactive jobs inside the transaction that adds or changes the achievements: a crash
         right after that commit still leaves the jobs to resume at the next start."""
@@ -123,6 +137,8 @@ class Scheduler:
         pending: dict[int, list[Achievement]] = {}
         for key in await self.storage.meta.keys_with_prefix(RETROACTIVE):
             guild_part, _, achievement_id = key.removeprefix(RETROACTIVE).partition(":")
+            if not self.ownership.owns(int(guild_part)):
+                continue  # the owner's job to resume; left written down for it
             state = await self.recorder.guild(int(guild_part))
             achievement = state.rulebook.by_id.get(achievement_id)
             if achievement is None:  # removed since

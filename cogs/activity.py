@@ -23,13 +23,19 @@ MAX_REMEMBERED_REACTIONS = 100_000
 
 
 class ActivityListener(commands.Cog):
+    """Records activity only in guilds this process owns (bot.ownership): Discord routes a guild's events to
+    one shard, but a misconfigured second process must still not count them a second time."""
+
     def __init__(self, bot: AchievementsBot) -> None:
         self.bot = bot
         self.recorder = bot.recorder
+        self.ownership = bot.ownership
         # (message, reactor, emoji) -> the author credited with it, if any.
         self._counted: OrderedDict[tuple[int, int, str], int | None] = OrderedDict()
 
     async def _ensure_guild(self, guild: discord.Guild) -> None:
+        if not self.ownership.owns(guild.id):
+            return
         state = await self.recorder.guild(guild.id)
         self.bot.scheduler.schedule_guild(guild.id, state.settings.timezone)
 
@@ -46,6 +52,7 @@ class ActivityListener(commands.Cog):
     async def on_message(self, message: discord.Message) -> None:
         if (
             message.guild is None
+            or not self.ownership.owns(message.guild.id)
             or message.author.bot
             or message.webhook_id is not None
             or message.type not in COUNTED_MESSAGE_TYPES
@@ -59,7 +66,11 @@ class ActivityListener(commands.Cog):
 
     @commands.Cog.listener()
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
-        if payload.guild_id is None or payload.user_id == payload.message_author_id:
+        if (
+            payload.guild_id is None
+            or not self.ownership.owns(payload.guild_id)
+            or payload.user_id == payload.message_author_id
+        ):
             return
         guild = self.bot.get_guild(payload.guild_id)
         reactor = payload.member or (guild.get_member(payload.user_id) if guild else None)
@@ -78,7 +89,7 @@ class ActivityListener(commands.Cog):
         # back (not a self-reaction, a bot's, or one from before a restart), so no removal can farm or
         # wrongly lower a count. The counts go back down; unlocks already earned stay.
         key = (payload.message_id, payload.user_id, str(payload.emoji))
-        if payload.guild_id is None or key not in self._counted:
+        if payload.guild_id is None or not self.ownership.owns(payload.guild_id) or key not in self._counted:
             return
         author_id = self._counted.pop(key)
         await self._reaction(payload.guild_id, payload, author_id, -1)
@@ -109,7 +120,7 @@ class ActivityListener(commands.Cog):
     @commands.Cog.listener()
     async def on_presence_update(self, before: discord.Member, after: discord.Member) -> None:
         came_online = before.status is discord.Status.offline and after.status is not discord.Status.offline
-        if after.bot or not came_online:
+        if after.bot or not came_online or not self.ownership.owns(after.guild.id):
             return
         self.recorder.submit(
             Activity(after.guild.id, after.id, ActivityKind.PRESENCE, self.bot.clock.now())
@@ -119,12 +130,16 @@ class ActivityListener(commands.Cog):
     async def on_raw_member_remove(self, payload: discord.RawMemberRemoveEvent) -> None:
         # Write the member's pending changes first: a first activity still waiting or in the batch would
         # otherwise create their row afterwards, as present.
+        if not self.ownership.owns(payload.guild_id):
+            return
         await self.recorder.drained()
         await self.recorder.flush()
         await self.bot.storage.members.set_in_guild(payload.guild_id, payload.user.id, False)
 
     @commands.Cog.listener()
     async def on_member_join(self, member: discord.Member) -> None:
+        if not self.ownership.owns(member.guild.id):
+            return
         await self.bot.storage.members.set_in_guild(member.guild.id, member.id, True)
 
 

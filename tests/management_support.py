@@ -1,4 +1,4 @@
-"""Shared helpers for the moderation tests: a bot without Discord on a real SQLite file, and the
+"""Shared helpers for the moderation tests: a bot without Discord on a real database (either backend), and the
 invariants every moderator change must keep."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ START = datetime(2026, 1, 5, 12, tzinfo=UTC)
 class Bot:
     """The services `python -m bot` builds, without the Discord client."""
 
-    path: Path
+    path: Path | str  # a SQLite file, or a PostgreSQL URL
     storage: Storage
     clock: FakeClock
     recorder: ActivityRecorder
@@ -40,7 +40,7 @@ class Bot:
         await self.storage.close()
 
 
-async def open_bot(path: Path, *, bulk_chunk: int = 5000) -> Bot:
+async def open_bot(path: Path | str, *, bulk_chunk: int = 5000) -> Bot:
     storage = await Storage.open(path)
     clock = FakeClock(START)
     recorder = ActivityRecorder(storage, clock, flush_interval=3600)
@@ -59,14 +59,13 @@ async def members_who_said_something(bot: Bot, members: int, guild_id: int = GUI
 async def totals_not_matching_stored_points(storage: Storage, guild_id: int = GUILD) -> list[tuple[int, int, int]]:
     """The invariant of points: each member's total and count equal the sum of the stored points of the
     achievements they hold, and the number of them. Returns (member, total, expected) for those that differ."""
-    async with storage.db.conn.execute(
+    rows = await storage.db.fetch_all(
         "SELECT m.member_id, m.points, COALESCE(SUM(a.points), 0), m.achievements, COUNT(a.achievement_id) "
         "FROM member_stats m LEFT JOIN unlocks u ON u.guild_id = m.guild_id AND u.member_id = m.member_id "
         "LEFT JOIN achievements a ON a.guild_id = u.guild_id AND a.achievement_id = u.achievement_id "
-        "WHERE m.guild_id = ? GROUP BY m.member_id",
-        (guild_id,),
-    ) as cur:
-        rows = await cur.fetchall()
+        "WHERE m.guild_id = ? GROUP BY m.guild_id, m.member_id, m.points, m.achievements",
+        guild_id,
+    )
     return [(m, total, expected) for m, total, expected, count, held in rows if total != expected or count != held]
 
 

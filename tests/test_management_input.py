@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -14,11 +13,12 @@ from bot.engine.conditions import parse_condition
 from bot.errors import UserFacingError
 from bot.management import MAX_ACHIEVEMENTS, MAX_TIERS, timezone_names
 from tests.management_support import GUILD, MODERATOR, START, Bot, open_bot
+from tests.support.backends import Backend
 
 
 @pytest.fixture
-async def bot(tmp_path: Path) -> AsyncIterator[Bot]:
-    opened = await open_bot(tmp_path / "input.db")
+async def bot(backend: Backend) -> AsyncIterator[Bot]:
+    opened = await open_bot(await backend.target())
     yield opened
     await opened.close()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -20,13 +19,14 @@ from tests.management_support import (
     stored_points,
     totals_not_matching_stored_points,
 )
+from tests.support.backends import Backend
 
 HOLDERS = 3000
 
 
 @pytest.fixture
-async def bot(tmp_path: Path) -> AsyncIterator[Bot]:
-    opened = await open_bot(tmp_path / "races.db", bulk_chunk=500)
+async def bot(backend: Backend) -> AsyncIterator[Bot]:
+    opened = await open_bot(await backend.target(), bulk_chunk=500)
     await members_who_said_something(opened, HOLDERS)
     yield opened
     await opened.close()

@@ -1,9 +1,9 @@
-"""Specification of activity recording against a real SQLite file: unlocks, announcements, group commit."""
+"""Specification of activity recording against a real database (SQLite and PostgreSQL): unlocks,
+announcements, group commit."""
 
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +17,7 @@ from bot.engine.tiers import DEFAULT_TIERS
 from bot.recorder import ActivityRecorder
 from bot.storage import Storage
 from bot.storage.outbox import OutboxItem
+from tests.support.backends import Backend
 
 GUILD = 1001
 MEMBER = 7
@@ -26,8 +27,8 @@ PACK_POINTS = {spec.id: spec.points for spec in DEFAULT_PACK}
 
 
 @pytest.fixture
-async def storage(tmp_path: Path) -> AsyncIterator[Storage]:
-    opened = await Storage.open(tmp_path / "bot.db")
+async def storage(backend: Backend) -> AsyncIterator[Storage]:
+    opened = await backend.open()
     yield opened
     await opened.close()
 
@@ -283,15 +284,15 @@ async def test_the_background_flush_writes_within_its_interval(storage: Storage,
 # --- Persistence ----------------------------------------------------------------------------------------
 
 
-async def test_close_flushes_pending_activity(tmp_path: Path, clock: FakeClock) -> None:
-    storage = await Storage.open(tmp_path / "bot.db")
+async def test_close_flushes_pending_activity(backend: Backend, clock: FakeClock) -> None:
+    storage = await backend.open()
     recorder = ActivityRecorder(storage, clock, flush_interval=3600)
     await send(recorder, 12)
 
     await recorder.close()
     await storage.close()
 
-    reopened = await Storage.open(tmp_path / "bot.db")
+    reopened = await backend.open()
     try:
         assert await stored(reopened, "messages") == 12
         assert await stored_unlocks(reopened) == ["chatterbox", "first-step"]
@@ -299,14 +300,14 @@ async def test_close_flushes_pending_activity(tmp_path: Path, clock: FakeClock) 
         await reopened.close()
 
 
-async def test_stats_and_unlocks_survive_a_restart_without_unlocking_again(tmp_path: Path, clock: FakeClock) -> None:
-    storage = await Storage.open(tmp_path / "bot.db")
+async def test_stats_and_unlocks_survive_a_restart_without_unlocking_again(backend: Backend, clock: FakeClock) -> None:
+    storage = await backend.open()
     recorder = ActivityRecorder(storage, clock, flush_interval=3600)
     await send(recorder, 5)
     await recorder.close()
     await storage.close()
 
-    storage = await Storage.open(tmp_path / "bot.db")
+    storage = await backend.open()
     recorder = ActivityRecorder(storage, clock, flush_interval=3600)
     try:
         result = await recorder.record(message(at=START + timedelta(minutes=5)))
@@ -324,14 +325,14 @@ async def test_stats_and_unlocks_survive_a_restart_without_unlocking_again(tmp_p
     assert first_step_notices == 1
 
 
-async def test_a_streak_continues_across_a_restart(tmp_path: Path, clock: FakeClock) -> None:
-    storage = await Storage.open(tmp_path / "bot.db")
+async def test_a_streak_continues_across_a_restart(backend: Backend, clock: FakeClock) -> None:
+    storage = await backend.open()
     recorder = ActivityRecorder(storage, clock)
     await recorder.record(message(at=START))
     await recorder.close()
     await storage.close()
 
-    storage = await Storage.open(tmp_path / "bot.db")
+    storage = await backend.open()
     recorder = ActivityRecorder(storage, clock)
     try:
         await recorder.record(message(at=START + timedelta(days=1)))

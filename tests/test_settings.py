@@ -163,3 +163,135 @@ def test_a_dotenv_file_in_the_working_directory_is_read(tmp_path: Path) -> None:
     result = run_bot(tmp_path, {"PATH": os.environ.get("PATH", "")})
 
     assert "LOG_LEVEL" in result.stderr
+
+
+PG = {"DATABASE_URL": "postgresql://bot:secret@127.0.0.1:5432/achievements"}
+
+
+def test_sharding_and_postgresql_are_off_by_default() -> None:
+    settings = load_settings(TOKEN)
+
+    assert (settings.database_url, settings.shard_count, settings.shard_ids, settings.shard_wait) == (
+        None, None, None, False
+    )
+
+
+def test_a_postgresql_database_url_is_read() -> None:
+    assert load_settings({**TOKEN, **PG}).database_url == PG["DATABASE_URL"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["mysql://bot@db/achievements", "postgresql://db:5432", "postgresql://bot@db:port/achievements",
+     "postgresql:///achievements", "data/achievements.db"],
+)
+def test_a_database_url_that_is_not_a_postgresql_url_naming_a_database_is_refused(value: str) -> None:
+    assert "DATABASE_URL" in error_for(DATABASE_URL=value)
+
+
+def test_a_database_url_error_does_not_show_the_password() -> None:
+    message = error_for(DATABASE_URL="postgresql://bot:hunter2@db:5432/")
+
+    assert "hunter2" not in message and "DATABASE_URL" in message
+
+
+def test_a_database_url_may_name_a_unix_socket_folder_as_host() -> None:
+    url = "postgresql://bot@/achievements?host=/var/run/postgresql"
+
+    assert load_settings({**TOKEN, "DATABASE_URL": url}).database_url == url
+
+
+def test_a_shard_count_alone_runs_every_shard_in_this_process_even_on_sqlite() -> None:
+    settings = load_settings({**TOKEN, "SHARD_COUNT": "4"})
+
+    assert (settings.shard_count, settings.shard_ids, settings.runs_every_shard) == (4, None, True)
+
+
+@pytest.mark.parametrize(
+    ("value", "ids"),
+    [("0,1", (0, 1)), ("0-3", (0, 1, 2, 3)), (" 5, 0-2 ,7 ", (0, 1, 2, 5, 7)), ("3", (3,)), ("4-4", (4,))],
+)
+def test_shard_ids_are_a_list_a_range_or_both(value: str, ids: tuple[int, ...]) -> None:
+    assert load_settings({**TOKEN, **PG, "SHARD_COUNT": "8", "SHARD_IDS": value}).shard_ids == ids
+
+
+def test_shard_ids_naming_every_shard_are_allowed_on_sqlite() -> None:
+    settings = load_settings({**TOKEN, "SHARD_COUNT": "2", "SHARD_IDS": "0-1"})
+
+    assert settings.shard_ids == (0, 1) and settings.runs_every_shard
+
+
+def test_shard_ids_naming_some_shards_are_refused_on_sqlite_with_what_to_set() -> None:
+    message = error_for(SHARD_COUNT="2", SHARD_IDS="0")
+
+    assert "SHARD_IDS" in message and "DATABASE_URL" in message and "postgresql" in message
+
+
+def test_shard_ids_naming_some_shards_are_allowed_with_postgresql() -> None:
+    settings = load_settings({**TOKEN, **PG, "SHARD_COUNT": "2", "SHARD_IDS": "1"})
+
+    assert (settings.shard_count, settings.shard_ids, settings.runs_every_shard) == (2, (1,), False)
+
+
+def test_a_shard_id_not_below_the_shard_count_is_refused_with_the_valid_numbers() -> None:
+    message = error_for(**PG, SHARD_COUNT="2", SHARD_IDS="0,2")
+
+    assert "shard 2" in message and "0 to 1" in message
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5", "2,3"])
+def test_a_shard_count_that_is_not_one_or_more_is_refused(value: str) -> None:
+    assert "SHARD_COUNT" in error_for(SHARD_COUNT=value)
+
+
+@pytest.mark.parametrize("value", ["zero", "0,,1", "1-", "-1", "0;1", "a-b", "0-1-2"])
+def test_shard_ids_that_are_not_numbers_or_ranges_are_refused(value: str) -> None:
+    assert "SHARD_IDS" in error_for(**PG, SHARD_COUNT="4", SHARD_IDS=value)
+
+
+def test_a_backwards_shard_range_is_refused() -> None:
+    assert "backwards" in error_for(**PG, SHARD_COUNT="4", SHARD_IDS="3-1")
+
+
+def test_a_shard_named_twice_is_refused() -> None:
+    assert "twice" in error_for(**PG, SHARD_COUNT="4", SHARD_IDS="0-2,1")
+
+
+def test_shard_ids_without_a_shard_count_are_refused() -> None:
+    message = error_for(**PG, SHARD_IDS="0")
+
+    assert "SHARD_COUNT" in message
+
+
+@pytest.mark.parametrize(("value", "wait"), [("1", True), ("true", True), ("0", False), ("no", False)])
+def test_shard_wait_is_a_yes_or_no(value: str, wait: bool) -> None:
+    assert load_settings({**TOKEN, "SHARD_WAIT": value}).shard_wait is wait
+
+
+def test_a_shard_wait_that_is_not_yes_or_no_is_refused() -> None:
+    assert "SHARD_WAIT" in error_for(SHARD_WAIT="forever")
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"DATABASE_URL": "mysql://x/y"},
+        {"SHARD_COUNT": "0"},
+        {"SHARD_COUNT": "2", "SHARD_IDS": "0"},
+        {"SHARD_COUNT": "2", "SHARD_IDS": "5", **PG},
+        {"SHARD_IDS": "0"},
+        {"SHARD_WAIT": "maybe"},
+    ],
+    ids=lambda env: ",".join(env),
+)
+def test_every_sharding_error_is_one_line(env: dict[str, str]) -> None:
+    assert "\n" not in error_for(**env)
+
+
+def test_running_the_bot_with_a_subset_of_shards_on_sqlite_prints_one_line_and_fails(tmp_path: Path) -> None:
+    result = run_bot(tmp_path, {"DISCORD_TOKEN": "abc", "SHARD_COUNT": "2", "SHARD_IDS": "1",
+                                "PATH": os.environ.get("PATH", "")})
+
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "SHARD_IDS" in result.stderr

@@ -6,10 +6,8 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-import aiosqlite
-
 from bot.engine.stats import COUNTER_STATS, MemberStats
-from bot.storage.database import Database
+from bot.storage.database import Database, Row, Transaction
 
 _COLUMNS = COUNTER_STATS  # the built-in counters each have a column
 EXPORT_PAGE = 2000  # members per page of an export: a few MB of rows at most
@@ -37,7 +35,7 @@ class LeaderboardRow:
     rank: int
 
 
-def _stats(row: aiosqlite.Row) -> MemberStats:
+def _stats(row: Row) -> MemberStats:
     values = {c: row[c] for c in _COLUMNS if row[c]}
     last = row["last_active_date"]
     return MemberStats(values, date.fromisoformat(last) if last else None)
@@ -57,44 +55,37 @@ class MemberRepository:
 
     async def load(self, guild_id: int, member_id: int) -> tuple[MemberStats, set[str]]:
         """The member's stats (custom ones included) and unlocked achievement ids; zeros if unknown."""
-        conn = self.db.conn
-        async with conn.execute(f"{_SELECT} WHERE guild_id = ? AND member_id = ?", (guild_id, member_id)) as cur:
-            row = await cur.fetchone()
+        db = self.db
+        row = await db.fetch_one(f"{_SELECT} WHERE guild_id = ? AND member_id = ?", guild_id, member_id)
         stats = _stats(row) if row else MemberStats()
-        async with conn.execute(
-            "SELECT stat, value FROM custom_stats WHERE guild_id = ? AND member_id = ?", (guild_id, member_id)
-        ) as cur:
-            for stat, value in await cur.fetchall():
-                stats.values[stat] = value
-        async with conn.execute(
-            "SELECT achievement_id FROM unlocks WHERE guild_id = ? AND member_id = ?", (guild_id, member_id)
-        ) as cur:
-            unlocked = {r[0] for r in await cur.fetchall()}
+        for stat, value in await db.fetch_all(
+            "SELECT stat, value FROM custom_stats WHERE guild_id = ? AND member_id = ?", guild_id, member_id
+        ):
+            stats.values[stat] = value
+        unlocked = {r[0] for r in await db.fetch_all(
+            "SELECT achievement_id FROM unlocks WHERE guild_id = ? AND member_id = ?", guild_id, member_id
+        )}
         return stats, unlocked
 
     async def load_many(self, guild_id: int, member_ids: Sequence[int]) -> dict[int, tuple[MemberStats, set[str]]]:
         """Stats and unlocks of several members at once (at most a few hundred ids); absent ones are left out."""
         if not member_ids:
             return {}
-        conn = self.db.conn
-        marks = ", ".join("?" for _ in member_ids)  # placeholders only; the ids are bound parameters
-        args = (guild_id, *member_ids)
+        db = self.db
+        among = f"guild_id = ? AND member_id IN ({db.dialect.in_ids})"  # a fixed fragment; the ids are bound
+        ids = db.dialect.ids(member_ids)
         found: dict[int, tuple[MemberStats, set[str]]] = {}
-        # execute_fetchall: one trip to the database thread per query (execute, fetch and close are three);
-        # on a busy event loop each trip waits for a loop iteration.
-        for row in await conn.execute_fetchall(f"{_SELECT} WHERE guild_id = ? AND member_id IN ({marks})", args):
+        for row in await db.fetch_all(f"{_SELECT} WHERE {among}", guild_id, ids):
             found[row["member_id"]] = (_stats(row), set())
         if not found:
             return found
-        for member_id, stat, value in await conn.execute_fetchall(
-            f"SELECT member_id, stat, value FROM custom_stats WHERE guild_id = ? AND member_id IN ({marks})",  # noqa: S608
-            args,
+        for member_id, stat, value in await db.fetch_all(
+            f"SELECT member_id, stat, value FROM custom_stats WHERE {among}", guild_id, ids  # noqa: S608
         ):
             if member_id in found:
                 found[member_id][0].values[stat] = value
-        for member_id, achievement_id in await conn.execute_fetchall(
-            f"SELECT member_id, achievement_id FROM unlocks WHERE guild_id = ? AND member_id IN ({marks})",  # noqa: S608
-            args,
+        for member_id, achievement_id in await db.fetch_all(
+            f"SELECT member_id, achievement_id FROM unlocks WHERE {among}", guild_id, ids  # noqa: S608
         ):
             if member_id in found:
                 found[member_id][1].add(achievement_id)
@@ -104,37 +95,34 @@ class MemberRepository:
         self, guild_id: int, after_member_id: int, limit: int
     ) -> list[tuple[int, MemberStats, set[str]]]:
         """Members in id order after `after_member_id`, for jobs that walk a whole guild in chunks."""
-        conn = self.db.conn
-        async with conn.execute(
+        db = self.db
+        rows = await db.fetch_all(
             f"{_SELECT} WHERE guild_id = ? AND member_id > ? ORDER BY member_id LIMIT ?",
-            (guild_id, after_member_id, limit),
-        ) as cur:
-            rows = list(await cur.fetchall())
+            guild_id, after_member_id, limit,
+        )
         if not rows:
             return []
         members = {row["member_id"]: (_stats(row), set[str]()) for row in rows}
         low, high = rows[0]["member_id"], rows[-1]["member_id"]
-        async with conn.execute(
+        for member_id, stat, value in await db.fetch_all(
             "SELECT member_id, stat, value FROM custom_stats WHERE guild_id = ? AND member_id BETWEEN ? AND ?",
-            (guild_id, low, high),
-        ) as cur:
-            for member_id, stat, value in await cur.fetchall():
-                if member_id in members:
-                    members[member_id][0].values[stat] = value
-        async with conn.execute(
+            guild_id, low, high,
+        ):
+            if member_id in members:
+                members[member_id][0].values[stat] = value
+        for member_id, achievement_id in await db.fetch_all(
             "SELECT member_id, achievement_id FROM unlocks WHERE guild_id = ? AND member_id BETWEEN ? AND ?",
-            (guild_id, low, high),
-        ) as cur:
-            for member_id, achievement_id in await cur.fetchall():
-                if member_id in members:
-                    members[member_id][1].add(achievement_id)
+            guild_id, low, high,
+        ):
+            if member_id in members:
+                members[member_id][1].add(achievement_id)
         return [(member_id, stats, unlocked) for member_id, (stats, unlocked) in members.items()]
 
     async def save_stats(
-        self, conn: aiosqlite.Connection, guild_id_rows: Sequence[tuple[int, int, MemberStats]]
+        self, tx: Transaction, guild_id_rows: Sequence[tuple[int, int, MemberStats]]
     ) -> None:
         """Upsert (guild_id, member_id, stats) rows inside the caller's transaction."""
-        await conn.executemany(_UPSERT, [stats_row(g, m, s) for g, m, s in guild_id_rows])
+        await tx.executemany(_UPSERT, [stats_row(g, m, s) for g, m, s in guild_id_rows])
         custom = [
             (g, m, stat, value)
             for g, m, s in guild_id_rows
@@ -142,156 +130,139 @@ class MemberRepository:
             if stat not in _COLUMNS
         ]
         if custom:
-            await conn.executemany(
+            await tx.executemany(
                 "INSERT INTO custom_stats (guild_id, member_id, stat, value) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (guild_id, member_id, stat) DO UPDATE SET value = excluded.value",
                 custom,
             )
 
-    async def insert_unlocks(
-        self, conn: aiosqlite.Connection, rows: Iterable[tuple[int, int, str, datetime]]
-    ) -> None:
+    async def insert_unlocks(self, tx: Transaction, rows: Iterable[tuple[int, int, str, datetime]]) -> None:
         """Each unlock stores the points its achievement gives now (an edit of the points waits for pending
-        unlocks to be written first); an achievement removed meanwhile gets no unlock at all."""
-        await conn.executemany(
-            "INSERT OR IGNORE INTO unlocks (guild_id, member_id, achievement_id, unlocked_at, points) "
-            "SELECT ?, ?, ?, ?, points FROM achievements WHERE guild_id = ? AND achievement_id = ?",
+        unlocks to be written first); an achievement removed meanwhile gets no unlock at all. An unlock the
+        member already has is left as it is: the database, not the caller, decides that it is new."""
+        await tx.executemany(
+            "INSERT INTO unlocks (guild_id, member_id, achievement_id, unlocked_at, points) "
+            "SELECT CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT), points "
+            "FROM achievements WHERE guild_id = ? AND achievement_id = ? "
+            "ON CONFLICT (guild_id, member_id, achievement_id) DO NOTHING",
             [(g, m, a, at.isoformat(), g, a) for g, m, a, at in rows],
         )
 
-    async def delete_unlock(
-        self, conn: aiosqlite.Connection, guild_id: int, member_id: int, achievement_id: str
-    ) -> bool:
-        cur = await conn.execute(
+    async def delete_unlock(self, tx: Transaction, guild_id: int, member_id: int, achievement_id: str) -> bool:
+        return await tx.execute(
             "DELETE FROM unlocks WHERE guild_id = ? AND member_id = ? AND achievement_id = ?",
-            (guild_id, member_id, achievement_id),
-        )
-        return cur.rowcount > 0
+            guild_id, member_id, achievement_id,
+        ) > 0
 
     async def revocations(self, guild_id: int) -> dict[int, set[str]]:
         """Achievements a moderator revoked, by member: not earned again until granted."""
         found: dict[int, set[str]] = {}
-        async with self.db.conn.execute(
-            "SELECT member_id, achievement_id FROM revocations WHERE guild_id = ?", (guild_id,)
-        ) as cur:
-            for member_id, achievement_id in await cur.fetchall():
-                found.setdefault(member_id, set()).add(achievement_id)
+        for member_id, achievement_id in await self.db.fetch_all(
+            "SELECT member_id, achievement_id FROM revocations WHERE guild_id = ?", guild_id
+        ):
+            found.setdefault(member_id, set()).add(achievement_id)
         return found
 
     async def revoke_unlock(
-        self, conn: aiosqlite.Connection, guild_id: int, member_id: int, achievement_id: str, at: datetime
+        self, tx: Transaction, guild_id: int, member_id: int, achievement_id: str, at: datetime
     ) -> None:
         """Delete an unlock and remember the revoke, so that the condition does not give it back."""
-        await self.delete_unlock(conn, guild_id, member_id, achievement_id)
-        await conn.execute(
-            "INSERT OR IGNORE INTO revocations (guild_id, member_id, achievement_id, revoked_at) VALUES (?, ?, ?, ?)",
-            (guild_id, member_id, achievement_id, at.isoformat()),
+        await self.delete_unlock(tx, guild_id, member_id, achievement_id)
+        await tx.execute(
+            "INSERT INTO revocations (guild_id, member_id, achievement_id, revoked_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (guild_id, member_id, achievement_id) DO NOTHING",
+            guild_id, member_id, achievement_id, at.isoformat(),
         )
 
-    async def end_revocation(
-        self, conn: aiosqlite.Connection, guild_id: int, member_id: int, achievement_id: str
-    ) -> None:
-        await conn.execute(
+    async def end_revocation(self, tx: Transaction, guild_id: int, member_id: int, achievement_id: str) -> None:
+        await tx.execute(
             "DELETE FROM revocations WHERE guild_id = ? AND member_id = ? AND achievement_id = ?",
-            (guild_id, member_id, achievement_id),
+            guild_id, member_id, achievement_id,
         )
 
     async def unlocks_of(self, guild_id: int, member_id: int) -> list[UnlockRecord]:
-        async with self.db.conn.execute(
+        rows = await self.db.fetch_all(
             "SELECT achievement_id, unlocked_at FROM unlocks WHERE guild_id = ? AND member_id = ? "
             "ORDER BY unlocked_at DESC, achievement_id",
-            (guild_id, member_id),
-        ) as cur:
-            return [UnlockRecord(r[0], datetime.fromisoformat(r[1])) for r in await cur.fetchall()]
+            guild_id, member_id,
+        )
+        return [UnlockRecord(r[0], datetime.fromisoformat(r[1])) for r in rows]
 
     async def holders(self, guild_id: int, achievement_id: str) -> int:
-        async with self.db.conn.execute(
-            "SELECT COUNT(*) FROM unlocks WHERE guild_id = ? AND achievement_id = ?", (guild_id, achievement_id)
-        ) as cur:
-            row = await cur.fetchone()
-        return int(row[0]) if row else 0
+        return int(await self.db.fetch_value(
+            "SELECT COUNT(*) FROM unlocks WHERE guild_id = ? AND achievement_id = ?", guild_id, achievement_id
+        ) or 0)
 
     async def set_in_guild(self, guild_id: int, member_id: int, in_guild: bool) -> None:
-        async with self.db.transaction() as conn:
-            await conn.execute(
+        async with self.db.transaction() as tx:
+            await tx.execute(
                 "UPDATE member_stats SET in_guild = ? WHERE guild_id = ? AND member_id = ?",
-                (int(in_guild), guild_id, member_id),
+                int(in_guild), guild_id, member_id,
             )
 
     async def count(self, guild_id: int) -> int:
         """Members ranked on the leaderboard (those still in the guild)."""
-        async with self.db.conn.execute(
-            "SELECT COALESCE(SUM(members), 0) FROM points_histogram WHERE guild_id = ?", (guild_id,)
-        ) as cur:
-            row = await cur.fetchone()
-        return int(row[0]) if row else 0
+        return int(await self.db.fetch_value(
+            "SELECT COALESCE(SUM(members), 0) FROM points_histogram WHERE guild_id = ?", guild_id
+        ) or 0)
 
     async def rank_for_points(self, guild_id: int, points: int) -> int:
         """Competition rank of a score: 1 + how many ranked members have more points."""
-        async with self.db.conn.execute(
+        return 1 + int(await self.db.fetch_value(
             "SELECT COALESCE(SUM(members), 0) FROM points_histogram WHERE guild_id = ? AND points > ?",
-            (guild_id, points),
-        ) as cur:
-            row = await cur.fetchone()
-        return 1 + (int(row[0]) if row else 0)
+            guild_id, points,
+        ) or 0)
 
     async def position_of(self, guild_id: int, member_id: int, points: int) -> int:
         """0-based position of a member in leaderboard order: points high to low, ties by
         (member_id % 1024, member_id), an arbitrary but stable order that tie_blocks can count quickly."""
         block = member_id % TIE_BLOCKS
         above = await self.rank_for_points(guild_id, points) - 1
-        async with self.db.conn.execute(
+        earlier_blocks = int(await self.db.fetch_value(
             "SELECT COALESCE(SUM(members), 0) FROM tie_blocks WHERE guild_id = ? AND points = ? AND block < ?",
-            (guild_id, points, block),
-        ) as cur:
-            row = await cur.fetchone()
-        earlier_blocks = int(row[0]) if row else 0
-        async with self.db.conn.execute(
+            guild_id, points, block,
+        ) or 0)
+        in_block = int(await self.db.fetch_value(
             "SELECT COUNT(*) FROM member_stats WHERE guild_id = ? AND in_guild = 1 AND points = ? "
             "AND member_id % 1024 = ? AND member_id < ?",
-            (guild_id, points, block, member_id),
-        ) as cur:
-            row = await cur.fetchone()
-        return above + earlier_blocks + (int(row[0]) if row else 0)
+            guild_id, points, block, member_id,
+        ) or 0)
+        return above + earlier_blocks + in_block
 
     async def leaderboard_page(self, guild_id: int, offset: int, limit: int) -> list[LeaderboardRow]:
         # Skip whole points values with the histogram, then whole tie blocks, so that a deep page reads
-        # about one block of members instead of every member before it.
-        start_points, skip = None, offset
-        async with self.db.conn.execute(
-            "SELECT points, members FROM points_histogram WHERE guild_id = ? AND members > 0 ORDER BY points DESC",
-            (guild_id,),
-        ) as cur:
-            async for points, members in cur:
-                if skip < members:
-                    start_points = points
-                    break
-                skip -= members
-        if start_points is None:
+        # about one block of members instead of every member before it. A running sum finds the points
+        # value (then the block) the page starts in without sending the histogram over.
+        db = self.db
+        start = await db.fetch_one(
+            "SELECT points, before FROM (SELECT points, members, SUM(members) OVER (ORDER BY points DESC "
+            "ROWS UNBOUNDED PRECEDING) - members AS before FROM points_histogram WHERE guild_id = ? AND members > 0"
+            ") AS h WHERE before + members > ? ORDER BY points DESC LIMIT 1",
+            guild_id, offset,
+        )
+        if start is None:
             return []
+        start_points, skip = start[0], offset - int(start[1])
+        block = await db.fetch_one(
+            "SELECT block, before FROM (SELECT block, members, SUM(members) OVER (ORDER BY block "
+            "ROWS UNBOUNDED PRECEDING) - members AS before FROM tie_blocks WHERE guild_id = ? AND points = ? "
+            "AND members > 0) AS b WHERE before + members > ? ORDER BY block LIMIT 1",
+            guild_id, start_points, skip,
+        )
         start_block = 0
-        async with self.db.conn.execute(
-            "SELECT block, members FROM tie_blocks WHERE guild_id = ? AND points = ? AND members > 0 ORDER BY block",
-            (guild_id, start_points),
-        ) as cur:
-            async for block, members in cur:
-                if skip < members:
-                    start_block = block
-                    break
-                skip -= members
-        async with self.db.conn.execute(
+        if block is not None:
+            start_block, skip = block[0], skip - int(block[1])
+        rows = [(r[0], r[1]) for r in await db.fetch_all(
             "SELECT member_id, points FROM member_stats WHERE guild_id = ? AND in_guild = 1 AND points = ? "
             "AND member_id % 1024 >= ? ORDER BY member_id % 1024, member_id LIMIT ? OFFSET ?",
-            (guild_id, start_points, start_block, limit, skip),
-        ) as cur:
-            rows = [(r[0], r[1]) for r in await cur.fetchall()]
+            guild_id, start_points, start_block, limit, skip,
+        )]
         if len(rows) < limit:
-            async with self.db.conn.execute(
+            rows += [(r[0], r[1]) for r in await db.fetch_all(
                 "SELECT member_id, points FROM member_stats WHERE guild_id = ? AND in_guild = 1 AND points < ? "
                 "ORDER BY points DESC, member_id % 1024, member_id LIMIT ?",
-                (guild_id, start_points, limit - len(rows)),
-            ) as cur:
-                rows += [(r[0], r[1]) for r in await cur.fetchall()]
+                guild_id, start_points, limit - len(rows),
+            )]
         if not rows:
             return []
         from bot.engine.leaderboard import competition_ranks
@@ -307,14 +278,13 @@ class MemberRepository:
         """
         total = 0
         while True:
-            async with self.db.transaction() as conn:
-                cur = await conn.execute(
+            async with self.db.transaction() as tx:
+                changed = await tx.execute(
                     "UPDATE member_stats SET streak = 0 WHERE guild_id = ? AND member_id IN ("
                     " SELECT member_id FROM member_stats WHERE guild_id = ? AND streak > 0"
                     " AND (last_active_date IS NULL OR last_active_date < ?) LIMIT ?)",
-                    (guild_id, guild_id, closed_day.isoformat(), chunk),
+                    guild_id, guild_id, closed_day.isoformat(), chunk,
                 )
-                changed = cur.rowcount
             total += changed
             if changed < chunk:
                 return total
@@ -323,37 +293,36 @@ class MemberRepository:
         """The highest value of a stat among the guild's members (0 if nobody has it)."""
         if stat in _COLUMNS:
             # `stat` is one of the fixed built-in column names checked just above.
-            sql = f"SELECT MAX({stat}) FROM member_stats WHERE guild_id = ?"  # noqa: S608
-            args: tuple[object, ...] = (guild_id,)
+            value = await self.db.fetch_value(
+                f"SELECT MAX({stat}) FROM member_stats WHERE guild_id = ?", guild_id  # noqa: S608
+            )
         else:
-            sql = "SELECT MAX(value) FROM custom_stats WHERE guild_id = ? AND stat = ?"
-            args = (guild_id, stat)
-        async with self.db.conn.execute(sql, args) as cur:
-            row = await cur.fetchone()
-        return int(row[0]) if row and row[0] is not None else 0
+            value = await self.db.fetch_value(
+                "SELECT MAX(value) FROM custom_stats WHERE guild_id = ? AND stat = ?", guild_id, stat
+            )
+        return int(value) if value is not None else 0
 
     async def custom_stat_names(self, guild_id: int) -> list[str]:
         """The distinct custom stats of a guild, read one name at a time from custom_stats_by_name (each
         step jumps to the next name), so a keystroke of autocomplete costs the names, not the rows."""
-        async with self.db.conn.execute(
+        rows = await self.db.fetch_all(
             "WITH RECURSIVE names(stat) AS ("
             " SELECT MIN(stat) FROM custom_stats WHERE guild_id = ?"
             " UNION ALL"
             " SELECT (SELECT MIN(stat) FROM custom_stats WHERE guild_id = ? AND stat > names.stat)"
             " FROM names WHERE names.stat IS NOT NULL"
             ") SELECT stat FROM names WHERE stat IS NOT NULL",
-            (guild_id, guild_id),
-        ) as cur:
-            return [r[0] for r in await cur.fetchall()]
+            guild_id, guild_id,
+        )
+        return [r[0] for r in rows]
 
-    async def delete_member(self, conn: aiosqlite.Connection, guild_id: int, member_id: int) -> bool:
+    async def delete_member(self, tx: Transaction, guild_id: int, member_id: int) -> bool:
         """Forget one member's stats and unlocks in one guild."""
-        cur = await conn.execute("DELETE FROM member_stats WHERE guild_id = ? AND member_id = ?", (guild_id, member_id))
-        existed = cur.rowcount > 0
-        await conn.execute("DELETE FROM custom_stats WHERE guild_id = ? AND member_id = ?", (guild_id, member_id))
-        await conn.execute("DELETE FROM revocations WHERE guild_id = ? AND member_id = ?", (guild_id, member_id))
-        cur = await conn.execute("DELETE FROM unlocks WHERE guild_id = ? AND member_id = ?", (guild_id, member_id))
-        return existed or cur.rowcount > 0
+        existed = await tx.execute("DELETE FROM member_stats WHERE guild_id = ? AND member_id = ?", guild_id, member_id)
+        await tx.execute("DELETE FROM custom_stats WHERE guild_id = ? AND member_id = ?", guild_id, member_id)
+        await tx.execute("DELETE FROM revocations WHERE guild_id = ? AND member_id = ?", guild_id, member_id)
+        unlocks = await tx.execute("DELETE FROM unlocks WHERE guild_id = ? AND member_id = ?", guild_id, member_id)
+        return existed > 0 or unlocks > 0
 
     async def export(self, guild_id: int, page_size: int = EXPORT_PAGE) -> AsyncIterator[list[dict[str, object]]]:
         """Every stored member of a guild with their stats and unlocks, for a data export: pages of
@@ -366,11 +335,10 @@ class MemberRepository:
     async def export_page(self, guild_id: int, after: int, limit: int) -> list[dict[str, object]]:
         """Up to `limit` members with an id above `after` (keyset paging: each page is an index range scan,
         however deep into the guild it is), with their custom stats and unlocks."""
-        conn = self.db.conn
-        async with conn.execute(
-            f"{_SELECT} WHERE guild_id = ? AND member_id > ? ORDER BY member_id LIMIT ?", (guild_id, after, limit)
-        ) as cur:
-            rows = list(await cur.fetchall())
+        db = self.db
+        rows = await db.fetch_all(
+            f"{_SELECT} WHERE guild_id = ? AND member_id > ? ORDER BY member_id LIMIT ?", guild_id, after, limit
+        )
         if not rows:
             return []
         members: dict[int, dict[str, object]] = {
@@ -382,28 +350,25 @@ class MemberRepository:
             for row in rows
         }
         span = (guild_id, rows[0]["member_id"], rows[-1]["member_id"])
-        async with conn.execute(
-            "SELECT member_id, stat, value FROM custom_stats WHERE guild_id = ? AND member_id BETWEEN ? AND ?", span
-        ) as cur:
-            for member_id, stat, value in await cur.fetchall():
-                if member_id in members:
-                    members[member_id]["custom"][stat] = value  # type: ignore[index]
-        async with conn.execute(
+        for member_id, stat, value in await db.fetch_all(
+            "SELECT member_id, stat, value FROM custom_stats WHERE guild_id = ? AND member_id BETWEEN ? AND ?", *span
+        ):
+            if member_id in members:
+                members[member_id]["custom"][stat] = value  # type: ignore[index]
+        for member_id, achievement_id, unlocked_at in await db.fetch_all(
             "SELECT member_id, achievement_id, unlocked_at FROM unlocks"
             " WHERE guild_id = ? AND member_id BETWEEN ? AND ? ORDER BY member_id, unlocked_at",
-            span,
-        ) as cur:
-            for member_id, achievement_id, unlocked_at in await cur.fetchall():
-                if member_id in members:
-                    members[member_id]["unlocks"].append(  # type: ignore[attr-defined]
-                        {"achievement_id": achievement_id, "unlocked_at": unlocked_at}
-                    )
+            *span,
+        ):
+            if member_id in members:
+                members[member_id]["unlocks"].append(  # type: ignore[attr-defined]
+                    {"achievement_id": achievement_id, "unlocked_at": unlocked_at}
+                )
         return list(members.values())
 
     async def is_ranked(self, guild_id: int, member_id: int) -> bool:
         """Whether a member is on the leaderboard: has stored activity and is still in the guild."""
-        async with self.db.conn.execute(
-            "SELECT in_guild FROM member_stats WHERE guild_id = ? AND member_id = ?", (guild_id, member_id)
-        ) as cur:
-            row = await cur.fetchone()
-        return bool(row and row[0])
+        value = await self.db.fetch_value(
+            "SELECT in_guild FROM member_stats WHERE guild_id = ? AND member_id = ?", guild_id, member_id
+        )
+        return bool(value)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import pytest
 
@@ -12,14 +11,15 @@ from bot.engine.achievements import Achievement
 from bot.engine.conditions import parse_condition
 from bot.engine.stats import MemberStats
 from bot.storage import Storage
+from tests.support.backends import Backend
 
 GUILD, OTHER_GUILD = 1, 2
 AT = datetime(2026, 1, 5, 12, tzinfo=UTC)
 
 
 @pytest.fixture
-async def storage(tmp_path: Path) -> AsyncIterator[Storage]:
-    opened = await Storage.open(tmp_path / "export.db")
+async def storage(backend: Backend) -> AsyncIterator[Storage]:
+    opened = await backend.open()
     async with opened.db.transaction() as conn:
         # An unlock is stored only for an achievement that exists.
         for guild_id, achievement_id in ((GUILD, "first-step"), (GUILD, "chatterbox"), (OTHER_GUILD, "legend")):

@@ -1,11 +1,13 @@
-"""Specification of the migration runner on real SQLite files: from zero, atomic failure, newer refused."""
+"""Specification of the SQLite migration runner on real files: from zero, atomic failure, newer refused.
+PostgreSQL's runner is specified in test_postgres.py."""
 
 import sqlite3
 from pathlib import Path
 
 import pytest
 
-from bot.storage.database import Database, StorageError, default_migrations
+from bot.storage.database import StorageError, default_migrations
+from bot.storage.sqlite import SqliteDatabase
 
 TABLES = {
     "guild_settings", "achievements", "member_stats", "custom_stats", "unlocks", "tiers", "audit_log", "outbox",
@@ -37,7 +39,7 @@ def user_version(path: Path) -> int:
 async def test_a_new_database_is_migrated_to_the_latest_version(tmp_path: Path) -> None:
     path = tmp_path / "bot.db"
 
-    db = await Database.open(path)
+    db = await SqliteDatabase.open(path)
     await db.close()
 
     assert tables_in(path) >= TABLES
@@ -51,14 +53,14 @@ async def test_the_packaged_migrations_are_the_files_in_migrations() -> None:
 async def test_the_database_directory_is_created(tmp_path: Path) -> None:
     path = tmp_path / "data" / "nested" / "bot.db"
 
-    db = await Database.open(path)
+    db = await SqliteDatabase.open(path)
     await db.close()
 
     assert path.exists()
 
 
 async def test_the_database_uses_wal_and_enforces_foreign_keys(tmp_path: Path) -> None:
-    db = await Database.open(tmp_path / "bot.db")
+    db = await SqliteDatabase.open(tmp_path / "bot.db")
     try:
         async with db.conn.execute("PRAGMA journal_mode") as cur:
             journal = await cur.fetchone()
@@ -73,12 +75,12 @@ async def test_the_database_uses_wal_and_enforces_foreign_keys(tmp_path: Path) -
 
 async def test_reopening_a_migrated_database_changes_nothing(tmp_path: Path) -> None:
     path = tmp_path / "bot.db"
-    db = await Database.open(path)
+    db = await SqliteDatabase.open(path)
     async with db.transaction() as conn:
         await conn.execute("INSERT INTO bot_meta (key, value) VALUES ('kept', 'yes')")
     await db.close()
 
-    again = await Database.open(path)
+    again = await SqliteDatabase.open(path)
     try:
         version = await again.schema_version()
         async with again.conn.execute("SELECT value FROM bot_meta WHERE key = 'kept'") as cur:
@@ -91,7 +93,7 @@ async def test_reopening_a_migrated_database_changes_nothing(tmp_path: Path) -> 
 
 
 async def test_migrate_on_an_up_to_date_database_applies_nothing(tmp_path: Path) -> None:
-    db = await Database.open(tmp_path / "bot.db")
+    db = await SqliteDatabase.open(tmp_path / "bot.db")
     try:
         before = await db.schema_version()
         after = await db.migrate(default_migrations())
@@ -107,14 +109,14 @@ BROKEN = (2, "0002_broken.sql", "CREATE TABLE half_done (id INTEGER);\nCREATE TA
 
 async def test_a_failing_migration_raises_storage_error_naming_it(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match=r"0002_broken\.sql"):
-        await Database.open(tmp_path / "bot.db", migrations=[GOOD, BROKEN])
+        await SqliteDatabase.open(tmp_path / "bot.db", migrations=[GOOD, BROKEN])
 
 
 async def test_a_failing_migration_leaves_the_previous_schema_and_version(tmp_path: Path) -> None:
     path = tmp_path / "bot.db"
 
     with pytest.raises(StorageError):
-        await Database.open(path, migrations=[GOOD, BROKEN])
+        await SqliteDatabase.open(path, migrations=[GOOD, BROKEN])
 
     assert tables_in(path) == {"kept"}
     assert user_version(path) == 1
@@ -122,13 +124,13 @@ async def test_a_failing_migration_leaves_the_previous_schema_and_version(tmp_pa
 
 async def test_a_failing_migration_on_an_existing_database_keeps_its_data(tmp_path: Path) -> None:
     path = tmp_path / "bot.db"
-    db = await Database.open(path, migrations=[GOOD])
+    db = await SqliteDatabase.open(path, migrations=[GOOD])
     async with db.transaction() as conn:
         await conn.execute("INSERT INTO kept (id) VALUES (7)")
     await db.close()
 
     with pytest.raises(StorageError):
-        await Database.open(path, migrations=[GOOD, BROKEN])
+        await SqliteDatabase.open(path, migrations=[GOOD, BROKEN])
 
     check = sqlite3.connect(path)
     try:
@@ -141,10 +143,10 @@ async def test_a_failing_migration_on_an_existing_database_keeps_its_data(tmp_pa
 async def test_a_fixed_migration_applies_after_a_failed_attempt(tmp_path: Path) -> None:
     path = tmp_path / "bot.db"
     with pytest.raises(StorageError):
-        await Database.open(path, migrations=[GOOD, BROKEN])
+        await SqliteDatabase.open(path, migrations=[GOOD, BROKEN])
     fixed = (2, "0002_broken.sql", "CREATE TABLE half_done (id INTEGER);")
 
-    db = await Database.open(path, migrations=[GOOD, fixed])
+    db = await SqliteDatabase.open(path, migrations=[GOOD, fixed])
     await db.close()
 
     assert tables_in(path) == {"kept", "half_done"}
@@ -158,7 +160,7 @@ async def test_a_database_newer_than_the_code_is_refused(tmp_path: Path) -> None
     conn.close()
 
     with pytest.raises(StorageError, match="newer"):
-        await Database.open(path)
+        await SqliteDatabase.open(path)
 
 
 async def test_a_refused_newer_database_is_left_untouched(tmp_path: Path) -> None:
@@ -168,7 +170,7 @@ async def test_a_refused_newer_database_is_left_untouched(tmp_path: Path) -> Non
     conn.close()
 
     with pytest.raises(StorageError):
-        await Database.open(path)
+        await SqliteDatabase.open(path)
 
     assert user_version(path) == 99
     assert tables_in(path) == set()

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime
-from pathlib import Path
 
 from bot.engine.stats import MemberStats
 from bot.storage import Storage
+from tests.support.backends import Backend
 
 GUILD = 7
 OTHER_GUILD = 8
@@ -17,32 +17,32 @@ SNOWFLAKES = [random.Random(i).randrange(10**17, 10**18) for i in range(40)] + [
 
 
 async def histogram(storage: Storage) -> dict[tuple[int, int], int]:
-    async with storage.db.conn.execute(
+    rows = await storage.db.fetch_all(
         "SELECT guild_id, points, members FROM points_histogram WHERE members != 0"
-    ) as cur:
-        return {(g, p): m for g, p, m in await cur.fetchall()}
+    )
+    return {(g, p): m for g, p, m in rows}
 
 
 async def tie_blocks(storage: Storage) -> dict[tuple[int, int, int], int]:
-    async with storage.db.conn.execute(
+    rows = await storage.db.fetch_all(
         "SELECT guild_id, points, block, members FROM tie_blocks WHERE members != 0"
-    ) as cur:
-        return {(g, p, b): m for g, p, b, m in await cur.fetchall()}
+    )
+    return {(g, p, b): m for g, p, b, m in rows}
 
 
 async def recount_blocks(storage: Storage) -> dict[tuple[int, int, int], int]:
-    async with storage.db.conn.execute(
+    rows = await storage.db.fetch_all(
         "SELECT guild_id, points, member_id % 1024, COUNT(*) FROM member_stats WHERE in_guild = 1 "
         "GROUP BY guild_id, points, member_id % 1024"
-    ) as cur:
-        return {(g, p, b): m for g, p, b, m in await cur.fetchall()}
+    )
+    return {(g, p, b): m for g, p, b, m in rows}
 
 
 async def recount(storage: Storage) -> dict[tuple[int, int], int]:
-    async with storage.db.conn.execute(
+    rows = await storage.db.fetch_all(
         "SELECT guild_id, points, COUNT(*) FROM member_stats WHERE in_guild = 1 GROUP BY guild_id, points"
-    ) as cur:
-        return {(g, p): m for g, p, m in await cur.fetchall()}
+    )
+    return {(g, p): m for g, p, m in rows}
 
 
 async def recorder_free_guild(storage: Storage, guild: int) -> None:
@@ -64,8 +64,8 @@ async def settle(storage: Storage, guild: int) -> None:
                 return
 
 
-async def test_histogram_matches_a_recount_after_random_writes(tmp_path: Path) -> None:
-    storage = await Storage.open(tmp_path / "h.db")
+async def test_histogram_matches_a_recount_after_random_writes(backend: Backend) -> None:
+    storage = await backend.open()
     for guild in (GUILD, OTHER_GUILD):
         await recorder_free_guild(storage, guild)
     rng = random.Random(3)
@@ -97,8 +97,8 @@ async def test_histogram_matches_a_recount_after_random_writes(tmp_path: Path) -
     await storage.close()
 
 
-async def test_rank_and_count_agree_with_a_brute_force_ranking(tmp_path: Path) -> None:
-    storage = await Storage.open(tmp_path / "r.db")
+async def test_rank_and_count_agree_with_a_brute_force_ranking(backend: Backend) -> None:
+    storage = await backend.open()
     points = {member: random.Random(member).choice((0, 10, 10, 35, 60, 200)) for member in SNOWFLAKES}
     async with storage.db.transaction() as conn:
         await storage.members.save_stats(conn, [(GUILD, m, MemberStats({"points": p})) for m, p in points.items()])
@@ -113,8 +113,8 @@ async def test_rank_and_count_agree_with_a_brute_force_ranking(tmp_path: Path) -
     await storage.close()
 
 
-async def test_every_leaderboard_page_lists_members_in_order_with_shared_ranks(tmp_path: Path) -> None:
-    storage = await Storage.open(tmp_path / "p.db")
+async def test_every_leaderboard_page_lists_members_in_order_with_shared_ranks(backend: Backend) -> None:
+    storage = await backend.open()
     points = {member: (member * 7) % 5 * 10 for member in SNOWFLAKES}
     async with storage.db.transaction() as conn:
         await storage.members.save_stats(conn, [(GUILD, m, MemberStats({"points": p})) for m, p in points.items()])

@@ -1,8 +1,8 @@
-"""Specification of the repositories on a real SQLite file: round trips, isolation, persistence."""
+"""Specification of the repositories on both backends (a real SQLite file, a real PostgreSQL database): round
+trips, isolation, persistence."""
 
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -11,6 +11,7 @@ from bot.engine.conditions import parse_condition
 from bot.engine.stats import MemberStats
 from bot.engine.tiers import DEFAULT_TIERS, Tier
 from bot.storage import GuildSettings, NewAnnouncement, Storage
+from tests.support.backends import Backend
 
 GUILD = 1001
 OTHER_GUILD = 2002
@@ -18,8 +19,8 @@ NOW = datetime(2026, 1, 5, 12, tzinfo=UTC)
 
 
 @pytest.fixture
-async def storage(tmp_path: Path) -> AsyncIterator[Storage]:
-    opened = await Storage.open(tmp_path / "bot.db")
+async def storage(backend: Backend) -> AsyncIterator[Storage]:
+    opened = await backend.open()
     yield opened
     await opened.close()
 
@@ -325,8 +326,7 @@ async def test_an_unlock_keeps_the_points_its_achievement_gave(storage: Storage)
     async with storage.db.transaction() as conn:
         await storage.members.insert_unlocks(conn, [(GUILD, 7, "first-step", NOW)])
 
-    async with storage.db.conn.execute("SELECT points FROM unlocks WHERE member_id = 7") as cur:
-        assert [r[0] for r in await cur.fetchall()] == [10]
+    assert [r[0] for r in await storage.db.fetch_all("SELECT points FROM unlocks WHERE member_id = 7")] == [10]
 
 
 async def test_an_unlock_of_an_achievement_removed_meanwhile_is_not_stored(storage: Storage) -> None:
@@ -509,9 +509,8 @@ async def test_meta_values_are_set_and_replaced(storage: Storage) -> None:
 # --- Persistence ------------------------------------------------------------------------------------
 
 
-async def test_everything_committed_survives_close_and_reopen(tmp_path: Path) -> None:
-    path = tmp_path / "bot.db"
-    first = await Storage.open(path)
+async def test_everything_committed_survives_close_and_reopen(backend: Backend) -> None:
+    first = await backend.open()
     talk = achievement("talk", "Talk", "messages >= 5", hidden=True)
     stats = MemberStats({"messages": 5, "points": 10, "achievements": 1, "quests": 2}, last_active=date(2026, 1, 5))
     async with first.db.transaction() as conn:
@@ -524,7 +523,7 @@ async def test_everything_committed_survives_close_and_reopen(tmp_path: Path) ->
         await first.audit.add(conn, GUILD, 9, "achievement.create", "talk", NOW)
     await first.close()
 
-    again = await Storage.open(path)
+    again = await backend.open()
     try:
         settings = await again.guilds.get(GUILD)
         assert settings is not None and settings.timezone == "Asia/Kathmandu"

@@ -1,35 +1,36 @@
 """The database keeps track of failing writes, says so loudly in the log, and notices when they work again.
 
-Writes are made to fail with `PRAGMA query_only = ON` on the bot's own connection: SQLite then refuses every
-write with SQLITE_READONLY, the same error a read-only file, folder or mount gives, and this works as root
-too (root ignores file permissions, so chmod cannot make a file read-only to the test).
+On both backends; writes are made to fail as a read-only database's do (see tests/support/backends.py's
+set_read_only: SQLite's query_only, PostgreSQL's default_transaction_read_only).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 from collections.abc import AsyncIterator
-from pathlib import Path
 
+import asyncpg
 import pytest
 
 from bot.storage import Storage
+from tests.support.backends import Backend, set_read_only
 
 
 @pytest.fixture
-async def storage(tmp_path: Path) -> AsyncIterator[Storage]:
-    opened = await Storage.open(tmp_path / "health.db")
+async def storage(backend: Backend) -> AsyncIterator[Storage]:
+    opened = await backend.open()
     yield opened
     await opened.close()
 
 
-async def make_read_only(storage: Storage, read_only: bool) -> None:
-    await storage.db.conn.execute(f"PRAGMA query_only = {'ON' if read_only else 'OFF'}")
+make_read_only = set_read_only
+READ_ONLY = r"readonly database|read-only transaction"
 
 
 async def failed_write(storage: Storage, value: str = "x") -> None:
-    with pytest.raises(sqlite3.OperationalError):
+    with pytest.raises((sqlite3.OperationalError, asyncpg.ReadOnlySQLTransactionError)):
         await storage.meta.set("key", value)
 
 
@@ -49,7 +50,7 @@ async def test_a_failed_write_is_counted_with_its_error_and_first_time(storage: 
     health = storage.db.write_health
     assert health.failures == 2
     assert health.failing_since == first is not None
-    assert "readonly database" in (health.last_error or "")
+    assert re.search(READ_ONLY, health.last_error or "")
 
 
 async def test_the_next_successful_commit_clears_the_failure(storage: Storage) -> None:
@@ -83,7 +84,7 @@ async def test_failing_writes_log_one_error_then_one_info_when_they_work_again(
 
     records = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "bot.storage.database"]
     assert [level for level, _ in records] == ["ERROR", "INFO"]
-    assert "database writes are failing" in records[0][1] and "readonly" in records[0][1]
+    assert "database writes are failing" in records[0][1] and re.search(READ_ONLY, records[0][1])
     assert "succeed again after 5 failed" in records[1][1]
 
 
