@@ -672,9 +672,9 @@ class ActivityRecorder:
                 for n, part in enumerate(parts):
                     part_rows = [(g, m, rows[(g, m)]) for g, m in part.dirty if (g, m) in rows]
                     try:
-                        # A cancel of the flushing task waits for the transaction to settle: a part is
-                        # written once.
-                        await self.storage.db.committed(partial(self._write, part, part_rows))
+                        # On the loop's own thread, with no await inside the transaction: neither a busy
+                        # gateway nor a cancel can hold a commit up or cut it in two.
+                        await self.storage.db.committed_inline(partial(self._write, part, part_rows))
                     except asyncio.CancelledError:
                         self._put_back(parts[n + 1:])  # this part is committed
                         raise

@@ -387,21 +387,57 @@ async def test_writes_resume_in_bounded_batches_as_disk_space_comes_back(tmp_pat
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
+    async def limit_pages(count: int) -> None:  # on both writing connections
+        await storage.db.conn.execute(f"PRAGMA max_page_count = {count}")
+        if storage.db.inline is not None:
+            storage.db.inline.execute(f"PRAGMA max_page_count = {count}")
+
     full = await pages()
-    await storage.db.conn.execute(f"PRAGMA max_page_count = {full}")
+    await limit_pages(full)
     for round_ in range(4):
         await recorder.record_many([Activity(GUILD, m, ActivityKind.MESSAGE, clock.now(), channel_id=5)
                                     for m in range(round_ * 1500 + 1, round_ * 1500 + 1501)])
         with pytest.raises(Exception, match="full"):
             await recorder.flush()
 
-    await storage.db.conn.execute(f"PRAGMA max_page_count = {full + 100}")  # a little space comes back
+    await limit_pages(full + 100)  # a little space comes back
     with pytest.raises(Exception, match="full"):
         await recorder.flush()
     assert await storage.members.count(GUILD) > 0  # what fitted was written
 
-    await storage.db.conn.execute("PRAGMA max_page_count = 1073741823")
+    await limit_pages(1073741823)
     await recorder.flush()
     assert await storage.members.count(GUILD) == 6000
+    await recorder.close()
+    await storage.close()
+
+
+async def test_a_group_commit_needs_no_turn_of_a_busy_event_loop(tmp_path: Path) -> None:
+    """Under a message flood the event loop is busy, and each turn of it takes long: a commit that needs a
+    turn per statement (a thread hop each) lags seconds behind. Counted in turns, not timed."""
+    storage = await Storage.open(tmp_path / "busy.db")
+    clock = FakeClock(datetime(2026, 1, 5, 12, tzinfo=UTC))
+    recorder = ActivityRecorder(storage, clock, flush_interval=3600)
+    await recorder.record_many([Activity(GUILD, m, ActivityKind.MESSAGE, clock.now(), channel_id=5)
+                                for m in range(1, 3001)])
+    turns = 0
+    busy = True
+
+    async def gateway() -> None:  # stands for discord.py's reader: it runs once every turn of the loop
+        nonlocal turns
+        while busy:
+            turns += 1
+            await asyncio.sleep(0)
+
+    reader = asyncio.create_task(gateway())
+    await asyncio.sleep(0)
+    before = turns
+    await recorder.flush()
+    needed = turns - before
+    busy = False
+    await reader
+
+    assert needed <= 1
+    assert await storage.members.count(GUILD) == 3000
     await recorder.close()
     await storage.close()

@@ -167,6 +167,11 @@ class Database(ABC):
             await job  # raises the write's own error, if it failed
             raise
 
+    async def committed_inline(self, write: Callable[[Transaction], Awaitable[None]]) -> None:
+        """`committed` for the recorder's group commit. A backend that can run the whole transaction without
+        leaving the event loop's thread does so (SQLite); others run it as `committed` does."""
+        await self.committed(write)
+
     def _write_failed(self, exc: BaseException) -> None:
         """Count a write refused by the database itself (read-only, full, locked, I/O); a caller's own error
         or a constraint it broke says nothing about the database's health."""

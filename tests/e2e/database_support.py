@@ -33,4 +33,7 @@ async def set_read_only(bot: AchievementsBot, read_only: bool) -> None:
 
     `PRAGMA query_only = ON` gives the same SQLITE_READONLY error as a file, folder or mount made read-only
     after start, while reads go on; unlike chmod it also stops root, which the tests may run as."""
-    await bot.storage.db.conn.execute(f"PRAGMA query_only = {'ON' if read_only else 'OFF'}")
+    pragma = f"PRAGMA query_only = {'ON' if read_only else 'OFF'}"
+    await bot.storage.db.conn.execute(pragma)
+    if bot.storage.db.inline is not None:  # the recorder's group commit writes on this one
+        bot.storage.db.inline.execute(pragma)
