@@ -24,7 +24,7 @@ from bot.settings import Settings, load_settings
 from bot.storage.leases import ShardTaken
 from discord_sim import DiscordSimulator, SimGuild, SimUser
 from tests.e2e.activity_support import announcements, unlock_named
-from tests.postgres_support import fresh_database
+from tests.support.backends import fresh_database
 
 
 @pytest.fixture
