@@ -205,3 +205,16 @@ async def test_a_process_that_loses_its_lease_connection_stops_owning_and_shuts_
 
         assert not bot.ownership.owns(guild.id)
         assert bot.leases is not None and "lease connection" in bot.leases.lost_reason
+
+
+async def test_only_the_process_owning_shard_0_syncs_slash_commands(
+    simulator: DiscordSimulator, clock: FakeClock, database_url: str, tmp_path: Path, guilds: list[SimGuild],
+) -> None:
+    async with AsyncExitStack() as stack:
+        await launch(stack, shard_settings(simulator, database_url, tmp_path, "1"), clock)
+        synced_by_shard_1 = len(simulator.requests_to("PUT", "/commands$"))
+        await launch(stack, shard_settings(simulator, database_url, tmp_path, "0"), clock)
+
+        assert synced_by_shard_1 == 0
+        assert len(simulator.requests_to("PUT", "/commands$")) == 1
+        assert simulator.synced_commands()
