@@ -521,7 +521,8 @@ class RestRoutes:
             entry: dict[str, Any] = {"guild_scheduled_event_id": str(event.id), "user_id": str(user_id),
                                      "response": 1, "user": self.world.users[user_id].payload()}
             if _flag(call.query("with_member")) and user_id in guild.members:
-                entry["member"] = self.world.member_payload(guild, user_id, with_user=False)
+                # With its user: the docs' member object omits it only in message events.
+                entry["member"] = self.world.member_payload(guild, user_id)
             result.append(entry)
         return 200, result
 
