@@ -13,7 +13,7 @@ from bot.clock import FakeClock
 from bot.engine.evaluator import RuleBook, evaluate_all
 from bot.engine.stats import MemberStats
 from bot.engine.tiers import DEFAULT_TIERS
-from bot.recorder import ActivityRecorder
+from bot.recording import ActivityRecorder
 from bot.storage import Storage
 
 GUILD_ID = 424242

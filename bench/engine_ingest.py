@@ -21,7 +21,7 @@ from bot.clock import FakeClock
 from bot.engine.achievements import Achievement
 from bot.engine.conditions import parse_condition
 from bot.engine.stats import Activity, ActivityKind
-from bot.recorder import ActivityRecorder
+from bot.recording import ActivityRecorder
 from bot.storage import Storage
 
 GUILD = 1

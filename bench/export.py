@@ -21,7 +21,7 @@ from bench.dataset import GUILD_ID, build
 from bot.clock import FakeClock
 from bot.export import ExportFormat
 from bot.management import Management
-from bot.recorder import ActivityRecorder
+from bot.recording import ActivityRecorder
 from bot.scheduler import Scheduler
 from bot.storage import Storage
 

@@ -20,7 +20,7 @@ from bench._util import machine, percentile, rss_mb, verdict
 from bench.dataset import GUILD_ID, build
 from bot.clock import FakeClock
 from bot.profiles import PAGE_SIZE, Profiles
-from bot.recorder import ActivityRecorder
+from bot.recording import ActivityRecorder
 from bot.storage import Storage
 
 TARGET_P99_MS = 15.0

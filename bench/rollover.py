@@ -22,7 +22,7 @@ from bench._util import LoopMonitor, machine, rss_mb, verdict
 from bench.dataset import GUILD_ID, TODAY, build
 from bot.clock import FakeClock
 from bot.engine.stats import Activity, ActivityKind
-from bot.recorder import ActivityRecorder
+from bot.recording import ActivityRecorder
 from bot.storage import Storage
 
 TARGET_TOTAL_S = 3.0

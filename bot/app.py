@@ -23,7 +23,7 @@ from bot.errors import AchievementsTree
 from bot.management import Management
 from bot.ownership import Ownership
 from bot.profiles import Profiles
-from bot.recorder import ActivityRecorder
+from bot.recording import ActivityRecorder
 from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.storage import Storage

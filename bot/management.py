@@ -30,7 +30,7 @@ from bot.engine.stats import Activity, ActivityKind
 from bot.engine.tiers import Tier
 from bot.errors import UserFacingError
 from bot.export import ExportFile, ExportFormat, write_export
-from bot.recorder import ActivityRecorder, RecordResult
+from bot.recording import ActivityRecorder, RecordResult
 from bot.scheduler import Scheduler
 from bot.storage import Storage
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from bot.clock import FakeClock
 from bot.engine.stats import Activity, ActivityKind
 from bot.management import Management
-from bot.recorder import ActivityRecorder
+from bot.recording import ActivityRecorder
 from bot.scheduler import Scheduler
 from bot.storage import Storage
 

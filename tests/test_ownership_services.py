@@ -13,7 +13,7 @@ import pytest
 from bot.announcer import Announcer
 from bot.clock import FakeClock
 from bot.ownership import Ownership
-from bot.recorder import ActivityRecorder
+from bot.recording import ActivityRecorder
 from bot.scheduler import RETROACTIVE, Scheduler
 from bot.storage import NewAnnouncement, Storage
 

@@ -13,7 +13,7 @@ import pytest
 from bot.clock import FakeClock
 from bot.engine.stats import Activity, ActivityKind
 from bot.management import Management
-from bot.recorder import ActivityRecorder
+from bot.recording import ActivityRecorder
 from bot.scheduler import Scheduler
 from bot.storage import Storage
 from bot.storage.sqlite import SqliteDatabase
@@ -93,8 +93,7 @@ async def test_an_achievement_removed_while_a_walk_holds_a_chunk_does_not_come_b
     await world.recorder.record(world.message(7))
     await world.recorder.flush()
     await world.recorder.reload_guild(GUILD)  # member 7 is no longer cached, as in a large guild
-    for key in [k for k in world.recorder._members if k == (GUILD, 7)]:
-        del world.recorder._members[key]
+    world.recorder.members.forget((GUILD, 7))
 
     original = world.storage.members.load_chunk
     reading, release = asyncio.Event(), asyncio.Event()
@@ -178,7 +177,7 @@ async def test_submitted_activities_of_a_member_not_cached_are_applied_in_order_
     await world.recorder.record(world.message(7))
     await world.recorder.flush()
     await world.recorder.reload_guild(GUILD)
-    world.recorder._members.pop((GUILD, 7), None)  # a member not in memory, as in a large guild
+    world.recorder.members.forget((GUILD, 7))  # a member not in memory, as in a large guild
     for _ in range(12):
         world.clock.advance(timedelta(minutes=1))
         world.recorder.submit(world.message(7))
@@ -215,7 +214,7 @@ async def test_a_walk_never_caches_a_member_row_read_before_their_last_flush(wor
     await world.recorder.record_many([world.message(m) for m in range(1, 301)])
     await world.recorder.flush()
     await world.recorder.record_many([world.message(301)])  # trims the cache to its 100 members
-    assert (GUILD, 5) not in world.recorder._members  # member 5 is only in storage
+    assert (GUILD, 5) not in world.recorder.members  # member 5 is only in storage
 
     original = world.storage.members.load_chunk
     reads: list[asyncio.Event] = []
@@ -241,7 +240,7 @@ async def test_a_walk_never_caches_a_member_row_read_before_their_last_flush(wor
     await world.recorder.flush()
     for other in range(302, 450):  # other members push 5 out of the cache
         await world.recorder.record(world.message(other))
-    assert (GUILD, 5) not in world.recorder._members
+    assert (GUILD, 5) not in world.recorder.members
     releases[0].set()
     while len(reads) < 2:
         await asyncio.sleep(0)
@@ -276,7 +275,7 @@ async def test_a_revoke_outlasts_a_restart_and_a_retroactive_check_of_another_ac
     await world.recorder.flush()
     await world.management.revoke(GUILD, MODERATOR, 7, "first-step")
     await world.recorder.reload_guild(GUILD)
-    world.recorder._members.pop((GUILD, 7), None)  # as after a restart: read back from storage
+    world.recorder.members.forget((GUILD, 7))  # as after a restart: read back from storage
 
     await world.management.add_achievement(GUILD, MODERATOR, name="Talker", description="Say anything.", points=7,
                                            condition="messages >= 1")
@@ -300,7 +299,7 @@ async def test_granting_a_revoked_achievement_again_gives_it_back(world: World) 
     assert "first-step" in unlocked
     assert stats.get("points") == 10
     # A grant ends the revoke for good: a later revoke-free life earns nothing twice either.
-    world.recorder._members.pop((GUILD, 7), None)
+    world.recorder.members.forget((GUILD, 7))
     await world.recorder.record(world.message(7))
     await world.recorder.flush()
     assert (await world.storage.members.load(GUILD, 7))[0].get("points") == 10
