@@ -29,7 +29,9 @@ def passes_anti_spam(settings: GuildSettings, last_counted: datetime | None, at:
     return not (settings.anti_spam_min_length and content and len(content.strip()) < settings.anti_spam_min_length)
 
 
-def _settle(state: MemberState, revoked: set[str] | None, evaluate_with: Callable[[set[str]], Evaluation]) -> Evaluation:
+def _settle(
+    state: MemberState, revoked: set[str] | None, evaluate_with: Callable[[set[str]], Evaluation]
+) -> Evaluation:
     """Run an evaluation that must not unlock what a moderator revoked; its unlocks join `unlocked`."""
     if not revoked:
         return evaluate_with(state.unlocked)

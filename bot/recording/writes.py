@@ -81,7 +81,9 @@ class WriteBehind:
         self._closed = False
 
     # ------------------------------------------------------------------ staging (synchronous)
-    def stage(self, key: Key, unlocks: Sequence[tuple[str, datetime]], announcements: Sequence[NewAnnouncement]) -> None:
+    def stage(
+        self, key: Key, unlocks: Sequence[tuple[str, datetime]], announcements: Sequence[NewAnnouncement]
+    ) -> None:
         """The member's stats changed, maybe with unlocks and their announcements."""
         batch = self._batch
         batch.dirty.add(key)
