@@ -156,4 +156,6 @@ class MemberCache:
         try:
             yield watch
         finally:
-            self._watches.remove(watch)
+            # By identity: list.remove compares sets by value, and two watches that saw the same evictions are
+            # equal, so it could end another reader's watch while that reader still reads.
+            self._watches = [w for w in self._watches if w is not watch]
