@@ -13,7 +13,7 @@ from bot.clock import FakeClock
 from bot.engine.evaluator import RuleBook, evaluate_all
 from bot.engine.stats import MemberStats
 from bot.engine.tiers import DEFAULT_TIERS
-from bot.recorder import ActivityRecorder
+from bot.services import build_services
 from bot.storage import Storage
 
 GUILD_ID = 424242
@@ -42,10 +42,9 @@ async def build(path: Path | str, members: int, *, seed: int = 7) -> float:
     file, or the URL of an empty PostgreSQL database (loaded with COPY)."""
     started = time.perf_counter()
     storage = await Storage.open(path)
-    recorder = ActivityRecorder(storage, FakeClock())
-    guild = await recorder.guild(GUILD_ID)  # the default pack and tiers, as in production
-    await recorder.close()
-    await storage.close()
+    services = build_services(storage, FakeClock())
+    guild = await services.recorder.guild(GUILD_ID)  # the default pack and tiers, as in production
+    await services.close()
     rulebook = RuleBook(guild.rulebook.achievements)
     clock = FakeClock()
     if isinstance(path, str):

@@ -21,7 +21,7 @@ from bot.clock import FakeClock
 from bot.engine.achievements import Achievement
 from bot.engine.conditions import parse_condition
 from bot.engine.stats import Activity, ActivityKind
-from bot.recorder import ActivityRecorder
+from bot.services import build_services
 from bot.storage import Storage
 
 GUILD = 1
@@ -59,8 +59,8 @@ async def run(members: int, events: int, achievements: int = 20, backend: str = 
 
 async def run_at(target: Path | str, members: int, events: int, achievements: int) -> Result:
     clock = FakeClock()
-    storage = await Storage.open(target)
-    recorder = ActivityRecorder(storage, clock, flush_interval=0.5)
+    services = build_services(await Storage.open(target), clock, flush_interval=0.5)
+    storage, recorder = services.storage, services.recorder
     recorder.start()
     await recorder.guild(GUILD)
     now = clock.now()
@@ -101,7 +101,7 @@ async def run_at(target: Path | str, members: int, events: int, achievements: in
                 rows[start:start + 20_000],
             )
     baseline_rate = events / (time.perf_counter() - started)
-    await storage.close()
+    await services.close()
     return Result(record_rate, many_rate, baseline_rate, stored, events)
 
 

@@ -20,9 +20,7 @@ from bench._util import LoopMonitor, machine, rss_mb
 from bench.dataset import GUILD_ID, build
 from bot.clock import FakeClock
 from bot.export import ExportFormat
-from bot.management import Management
-from bot.recorder import ActivityRecorder
-from bot.scheduler import Scheduler
+from bot.services import build_services
 from bot.storage import Storage
 
 TARGET_STALL_MS = 100.0  # a stall past this delays gateway heartbeats and every other guild's commands
@@ -61,10 +59,8 @@ async def run(members: int, format: ExportFormat = "json", db: Path | None = Non
     path = db or Path(scratch.name) / "export.db"  # type: ignore[union-attr]
     if not path.exists():
         await build(path, members)
-    storage = await Storage.open(path)
-    clock = FakeClock()
-    recorder = ActivityRecorder(storage, clock)
-    management = Management(storage, recorder, Scheduler(recorder, storage, clock), clock)
+    services = build_services(await Storage.open(path), FakeClock())
+    storage, management = services.storage, services.management
     try:
         with LoopMonitor() as scan_monitor:
             started = time.perf_counter()
@@ -87,8 +83,7 @@ async def run(members: int, format: ExportFormat = "json", db: Path | None = Non
         finally:
             export.discard()
     finally:
-        await recorder.close()
-        await storage.close()
+        await services.close()
         if scratch is not None:
             scratch.cleanup()
 

@@ -19,8 +19,8 @@ from pathlib import Path
 from bench._util import machine, percentile, rss_mb, verdict
 from bench.dataset import GUILD_ID, build
 from bot.clock import FakeClock
-from bot.profiles import PAGE_SIZE, Profiles
-from bot.recorder import ActivityRecorder
+from bot.profiles import PAGE_SIZE
+from bot.services import build_services
 from bot.storage import Storage
 
 TARGET_P99_MS = 15.0
@@ -47,10 +47,8 @@ async def measure(members: int, samples: int, backend: str = "sqlite") -> dict[s
 
 async def measure_at(path: Path | str, members: int, samples: int) -> dict[str, list[float]]:
     load_s = await build(path, members)
-    storage = await Storage.open(path)
-    clock = FakeClock()
-    recorder = ActivityRecorder(storage, clock)
-    profiles = Profiles(storage, recorder, clock)
+    services = build_services(await Storage.open(path), FakeClock())
+    storage, profiles = services.storage, services.profiles
     rng = random.Random(members)
     pages = max(1, members // PAGE_SIZE)
     ids = [rng.randint(1, members) for _ in range(samples)]
@@ -70,8 +68,7 @@ async def measure_at(path: Path | str, members: int, samples: int) -> dict[str, 
     }
     figures["rss_mb"] = [rss_mb()]
     figures["load_s"] = [load_s]
-    await recorder.close()
-    await storage.close()
+    await services.close()
     return figures
 
 

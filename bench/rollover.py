@@ -22,7 +22,7 @@ from bench._util import LoopMonitor, machine, rss_mb, verdict
 from bench.dataset import GUILD_ID, TODAY, build
 from bot.clock import FakeClock
 from bot.engine.stats import Activity, ActivityKind
-from bot.recorder import ActivityRecorder
+from bot.services import build_services
 from bot.storage import Storage
 
 TARGET_TOTAL_S = 3.0
@@ -77,8 +77,8 @@ async def postgres_plain_update(url: str) -> tuple[float, int]:
 async def roll(
     path: Path | str, cached: int, baseline_update: Callable[[], Awaitable[tuple[float, int]]]
 ) -> dict[str, float]:
-    storage = await Storage.open(path)
-    recorder = ActivityRecorder(storage, FakeClock(), max_cached_members=max(cached, 1))
+    services = build_services(await Storage.open(path), FakeClock(), max_cached_members=max(cached, 1))
+    recorder = services.recorder
     # Members seen recently sit in the cache, as in a running bot; the rollover must fix them too. A
     # presence from days ago loads them without changing their streaks.
     await recorder.guild(GUILD_ID)
@@ -96,8 +96,7 @@ async def roll(
         total = time.perf_counter() - started
         await asyncio.sleep(0.02)
     rss = rss_mb()
-    await recorder.close()
-    await storage.close()
+    await services.close()
     baseline, baseline_reset = await baseline_update()
     return {"total": total, "block": monitor.max_block, "reset": reset, "baseline": baseline,
             "baseline_reset": baseline_reset, "rss": rss}

@@ -50,11 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         return fail(str(exc))
     configure_logging(settings.log_level)
-    from bot.app import run_forever
+    from bot.app import ExtensionLoadError, run_forever
 
     try:
         asyncio.run(run_forever(settings))
-    except (StorageError, LeaseError) as exc:
+    except (StorageError, LeaseError, ExtensionLoadError) as exc:
         return fail(str(exc))
     except discord.LoginFailure:
         return fail("Discord refused DISCORD_TOKEN: copy the bot token again from the Developer Portal (Bot tab)")

@@ -7,7 +7,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import discord
 
@@ -29,6 +29,29 @@ DIGEST_THRESHOLD = 5  # more items than this for one guild in one pass are poste
 DUE_PAGE = 200
 
 
+class GuildLookup(Protocol):
+    """What the announcer needs of the Discord client: its guild cache, its own user, and readiness."""
+
+    @property
+    def user(self) -> discord.ClientUser | None: ...
+
+    def get_guild(self, guild_id: int, /) -> discord.Guild | None: ...
+
+    async def wait_until_ready(self) -> None: ...
+
+
+class Offline:
+    """No Discord connection yet: no guild is seen, and the announcer's loop waits until one is attached."""
+
+    user: discord.ClientUser | None = None
+
+    def get_guild(self, guild_id: int, /) -> discord.Guild | None:
+        return None
+
+    async def wait_until_ready(self) -> None:
+        await asyncio.Event().wait()
+
+
 def humans_in(guild: discord.Guild) -> int:
     """Members who can earn achievements: the cached humans when the member list is known."""
     if guild.chunked:
@@ -41,17 +64,17 @@ def backoff(attempts: int, base: float) -> timedelta:
 
 
 class Announcer:
-    """Uses of the Discord client only its guild cache, its user and readiness; the announce channel comes
-    from storage. It depends on neither the bot class nor the recorder.
+    """Uses of the Discord client only `guilds` (its guild cache, its user and readiness); the announce channel
+    comes from storage. It depends on neither the bot class nor the recorder.
 
     It posts only the announcements of guilds `ownership` gives this process. Another process's are left
     alone: neither claimed nor tried, so a process that does not see a guild never spends its retries."""
 
     def __init__(
-        self, client: discord.Client, storage: Storage, clock: Clock, *, base_delay: float = 2.0,
+        self, guilds: GuildLookup, storage: Storage, clock: Clock, *, base_delay: float = 2.0,
         poll_interval: float = 5.0, ownership: Ownership | None = None,
     ) -> None:
-        self.client = client
+        self.guilds = guilds
         self.storage = storage
         self.clock = clock
         self.ownership = ownership or Ownership.everything()
@@ -81,7 +104,7 @@ class Announcer:
         self._wake.set()
 
     async def _loop(self) -> None:
-        await self.client.wait_until_ready()
+        await self.guilds.wait_until_ready()
         while True:
             # A first pass as soon as the bot is ready: announcements left pending by the last run go out now.
             self._wake.clear()
@@ -127,7 +150,7 @@ class Announcer:
         return posted
 
     async def _deliver_guild(self, guild_id: int, items: Sequence[OutboxItem]) -> int:
-        guild = self.client.get_guild(guild_id)
+        guild = self.guilds.get_guild(guild_id)
         if guild is None:
             # Not in the cache: the bot left, or the guild is not loaded yet after a reconnect.
             for item in items:
@@ -273,7 +296,7 @@ class Announcer:
                 problem = f"giving @{role.name} failed: HTTP {exc.status}"
         log.warning("guild %s: %s", guild.id, problem)
         async with self.storage.db.transaction() as conn:
-            await self.storage.audit.add(conn, guild.id, self.client.user.id if self.client.user else 0,
+            await self.storage.audit.add(conn, guild.id, self.guilds.user.id if self.guilds.user else 0,
                                          "reward-role-failed", problem, self.clock.now())
 
     async def wait_idle(self) -> None:

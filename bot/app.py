@@ -16,15 +16,10 @@ import discord.asset
 import yarl
 from discord.ext import commands
 
-from bot.announcer import Announcer
-from bot.cards import ProfileCards
 from bot.clock import Clock, SystemClock
 from bot.errors import AchievementsTree
-from bot.management import Management
 from bot.ownership import Ownership
-from bot.profiles import Profiles
-from bot.recorder import ActivityRecorder
-from bot.scheduler import Scheduler
+from bot.services import Services, build_services
 from bot.settings import Settings
 from bot.storage import Storage
 from bot.storage.leases import RETRY_SECONDS, LeaseError, ShardLeases
@@ -44,6 +39,10 @@ EXTENSIONS = (
     "cogs.manage",
     "cogs.settings",
 )
+
+
+class ExtensionLoadError(RuntimeError):
+    """A cog did not load: the bot must not start (and sync a command tree without that cog's commands)."""
 
 
 def apply_discord_endpoints(settings: Settings) -> None:
@@ -68,11 +67,12 @@ def intents_for(settings: Settings) -> discord.Intents:
 
 
 class AchievementsBot(commands.AutoShardedBot):
-    """Runs the shards in `settings` (all of them when unset) and serves only the guilds `ownership` gives it."""
+    """Runs the shards in `settings` (all of them when unset) and serves only the guilds its services' ownership
+    gives it. The services are built outside (bot.services); the bot only connects them to Discord. The cogs
+    read them as attributes of the bot (`bot.recorder`, `bot.management`, ...)."""
 
     def __init__(
-        self, settings: Settings, storage: Storage, clock: Clock, *, ownership: Ownership | None = None,
-        **options: Any,
+        self, settings: Settings, services: Services, *, extensions: Sequence[str] | None = None, **options: Any,
     ) -> None:
         if settings.shard_count is not None:
             options.setdefault("shard_count", settings.shard_count)
@@ -87,36 +87,38 @@ class AchievementsBot(commands.AutoShardedBot):
             **options,
         )
         self.settings = settings
-        self.storage = storage
-        self.clock = clock
-        self.ownership = ownership or Ownership(settings.shard_count, settings.shard_ids)
+        self.services = services
+        self.extension_names = tuple(EXTENSIONS if extensions is None else extensions)
+        self.storage = services.storage
+        self.clock = services.clock
+        self.ownership = services.ownership
+        self.recorder = services.recorder
+        self.scheduler = services.scheduler
+        self.announcer = services.announcer
+        self.profiles = services.profiles
+        self.management = services.management
+        self.cards = services.cards
+        services.connect(self)
         # Set by `running` with PostgreSQL: the advisory locks that make this process its shards' owner.
         self.leases: ShardLeases | None = None
-        self.recorder = ActivityRecorder(storage, clock)
-        self.scheduler = Scheduler(self.recorder, storage, clock, ownership=self.ownership)
-        self.announcer = Announcer(self, storage, clock, ownership=self.ownership)
-        self.profiles = Profiles(storage, self.recorder, clock)
-        self.management = Management(storage, self.recorder, self.scheduler, clock,
-                                     ownership=self.ownership)
-        self.cards = ProfileCards()
-        self.recorder.committed_listeners.append(self.announcer.wake)
         self.connection_task: asyncio.Task[None] | None = None
         self.closing: asyncio.Task[None] | None = None
         self._shut_down = False
 
     async def setup_hook(self) -> None:
-        self.recorder.start()
-        # Before anything else writes: a removal or points change cut off by a stop is finished first.
-        await self.management.resume_bulk_jobs()
-        await self.scheduler.start()
-        self.announcer.start()
-        for extension in EXTENSIONS:
+        # Every cog first: one that fails stops the start here, before any work begins and, above all, before
+        # a sync of the reduced command tree deletes that cog's slash commands from Discord.
+        for extension in self.extension_names:
             try:
                 await self.load_extension(extension)
-            except commands.ExtensionNotFound:
-                log.debug("extension %s is not present", extension)
-            except Exception:
-                log.exception("extension %s failed to load; the bot runs without it", extension)
+            except Exception as exc:
+                cause = exc.original if isinstance(exc, commands.ExtensionFailed) else exc
+                log.debug("extension %s failed to load", extension, exc_info=True)
+                raise ExtensionLoadError(
+                    f"extension {extension} failed to load ({type(cause).__name__}: {cause}); the bot did not "
+                    f"start and synced no slash commands"
+                ) from exc
+        await self.services.start()
         await self.sync_commands()
 
     @property
@@ -175,10 +177,7 @@ class AchievementsBot(commands.AutoShardedBot):
                 log.exception("extension %s failed to unload", name)
         await self._finish_handlers(HANDLER_GRACE)
         try:
-            await self.scheduler.close()
-            await self.announcer.close()
-            await self.recorder.close()
-            self.cards.close()
+            await self.services.stop()
         finally:
             await super().close()
             await self.storage.close()
@@ -226,7 +225,8 @@ async def running(
             if settings.shard_count is not None:
                 await take_leases(leases, settings, settings.shard_count, retry_interval=lease_retry)
         storage = await Storage.open_configured(settings.database_url, settings.database_path)
-        bot = AchievementsBot(settings, storage, clock or SystemClock(), ownership=ownership, **options)
+        services = build_services(storage, clock or SystemClock(), ownership=ownership)
+        bot = AchievementsBot(settings, services, **options)
         bot.leases = leases
         if leases is not None:
             leases.on_lost(bot.stop_owning)

@@ -31,7 +31,7 @@ from bot.engine.tiers import Tier
 from bot.errors import UserFacingError
 from bot.export import ExportFile, ExportFormat, write_export
 from bot.ownership import Ownership
-from bot.recorder import ActivityRecorder, RecordResult
+from bot.recording import ActivityRecorder, RecordResult
 from bot.scheduler import Scheduler
 from bot.storage import Storage
 

@@ -10,7 +10,7 @@ from bot.engine.achievements import Achievement, WindowState
 from bot.engine.conditions import Progress
 from bot.engine.stats import MemberStats, effective_streak
 from bot.engine.tiers import TierProgress, tier_progress
-from bot.recorder import ActivityRecorder
+from bot.recording import ActivityRecorder
 from bot.storage import Storage
 from bot.storage.members import LeaderboardRow
 

@@ -74,8 +74,8 @@ class Transcript:
 async def settle(bot: AchievementsBot) -> None:
     """Write pending activity and post every due announcement, so the transcript follows the script."""
     await asyncio.sleep(0.05)  # let the gateway events reach the bot
-    await bot.recorder.flush()
-    await bot.announcer.deliver_due()
+    await bot.services.recorder.flush()
+    await bot.services.announcer.deliver_due()
 
 
 async def run_sandbox(out: TextIO, database: Path) -> None:
@@ -115,7 +115,7 @@ async def run_sandbox(out: TextIO, database: Path) -> None:
 
             for day, label in ((1, "Day 2 (Tuesday)"), (2, "Day 3 (Wednesday)")):
                 clock.set(datetime(2026, 3, 2, 9, 0, tzinfo=UTC) + timedelta(days=day))
-                await bot.scheduler.run_due_rollovers()
+                await bot.services.scheduler.run_due_rollovers()
                 say(f"\n── {label}: midnight rollover ran; alice and bob come back")
                 await sim.send_message(general, alice.id, "morning! back for more")
                 await sim.send_message(general, bob.id, "same here")

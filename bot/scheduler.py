@@ -15,7 +15,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.clock import Clock
 from bot.engine.achievements import Achievement
 from bot.ownership import Ownership
-from bot.recorder import ActivityRecorder, zone
+from bot.recording import ActivityRecorder, zone
 from bot.storage import Storage, Transaction
 
 log = logging.getLogger(__name__)

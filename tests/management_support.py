@@ -10,9 +10,11 @@ from pathlib import Path
 from bot.clock import FakeClock
 from bot.engine.stats import Activity, ActivityKind
 from bot.management import Management
-from bot.recorder import ActivityRecorder
+from bot.recording import ActivityRecorder
 from bot.scheduler import Scheduler
+from bot.services import Services
 from bot.storage import Storage
+from tests.support.services import open_services
 
 GUILD = 1001
 OTHER_GUILD = 2002
@@ -22,32 +24,40 @@ START = datetime(2026, 1, 5, 12, tzinfo=UTC)
 
 @dataclass
 class Bot:
-    """The services `python -m bot` builds, without the Discord client."""
+    """The services `python -m bot` builds (bot.services), without the Discord client."""
 
     path: Path | str  # a SQLite file, or a PostgreSQL URL
-    storage: Storage
+    services: Services
     clock: FakeClock
-    recorder: ActivityRecorder
-    scheduler: Scheduler
-    management: Management
+
+    @property
+    def storage(self) -> Storage:
+        return self.services.storage
+
+    @property
+    def recorder(self) -> ActivityRecorder:
+        return self.services.recorder
+
+    @property
+    def scheduler(self) -> Scheduler:
+        return self.services.scheduler
+
+    @property
+    def management(self) -> Management:
+        return self.services.management
 
     def message(self, member_id: int, guild_id: int = GUILD) -> Activity:
         return Activity(guild_id, member_id, ActivityKind.MESSAGE, self.clock.now(), channel_id=5)
 
     async def close(self) -> None:
-        await self.scheduler.close()
-        await self.recorder.close()
-        await self.storage.close()
+        await self.services.close()
 
 
-async def open_bot(path: Path | str, *, bulk_chunk: int = 5000) -> Bot:
-    storage = await Storage.open(path)
+async def open_bot(path: Path | str, *, bulk_chunk: int = 5000, max_cached_members: int = 100_000) -> Bot:
     clock = FakeClock(START)
-    recorder = ActivityRecorder(storage, clock, flush_interval=3600)
-    scheduler = Scheduler(recorder, storage, clock)
-    await recorder.guild(GUILD)
-    management = Management(storage, recorder, scheduler, clock, bulk_chunk=bulk_chunk)
-    return Bot(path, storage, clock, recorder, scheduler, management)
+    services = await open_services(path, clock, bulk_chunk=bulk_chunk, max_cached_members=max_cached_members)
+    await services.recorder.guild(GUILD)
+    return Bot(path, services, clock)
 
 
 async def members_who_said_something(bot: Bot, members: int, guild_id: int = GUILD) -> None:

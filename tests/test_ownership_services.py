@@ -14,7 +14,7 @@ from bot.announcer import Announcer
 from bot.clock import FakeClock
 from bot.management import Management
 from bot.ownership import Ownership
-from bot.recorder import ActivityRecorder
+from bot.recording import ActivityRecorder
 from bot.scheduler import RETROACTIVE, Scheduler
 from bot.storage import NewAnnouncement, Storage
 from tests.support.backends import Backend

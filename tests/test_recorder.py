@@ -14,7 +14,7 @@ from bot.engine.conditions import parse_condition
 from bot.engine.defaults import DEFAULT_PACK
 from bot.engine.stats import Activity, ActivityKind
 from bot.engine.tiers import DEFAULT_TIERS
-from bot.recorder import ActivityRecorder
+from bot.recording import ActivityRecorder
 from bot.storage import Storage
 from bot.storage.outbox import OutboxItem
 from tests.support.backends import Backend

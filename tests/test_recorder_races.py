@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,42 +11,23 @@ import pytest
 
 from bot.clock import FakeClock
 from bot.engine.stats import Activity, ActivityKind
-from bot.management import Management
-from bot.recorder import ActivityRecorder
+from bot.recording import ActivityRecorder
 from bot.scheduler import Scheduler
 from bot.storage import Storage
 from bot.storage.sqlite import SqliteDatabase
+from tests.management_support import Bot, open_bot
 from tests.support.backends import Backend
+from tests.support.services import open_services
 
 GUILD = 1001
 MODERATOR = 99
 
 
-@dataclass
-class World:
-    path: Path | str
-    storage: Storage
-    clock: FakeClock
-    recorder: ActivityRecorder
-    scheduler: Scheduler
-    management: Management
-
-    def message(self, member_id: int) -> Activity:
-        return Activity(GUILD, member_id, ActivityKind.MESSAGE, self.clock.now(), channel_id=5)
-
-
 @pytest.fixture
-async def world(backend: Backend) -> AsyncIterator[World]:
-    storage = await backend.open()
-    clock = FakeClock(datetime(2026, 1, 5, 12, tzinfo=UTC))
-    recorder = ActivityRecorder(storage, clock, flush_interval=3600, max_cached_members=100)
-    scheduler = Scheduler(recorder, storage, clock)
-    await recorder.guild(GUILD)
-    management = Management(storage, recorder, scheduler, clock)
-    yield World(await backend.target(), storage, clock, recorder, scheduler, management)
-    await scheduler.close()
-    await recorder.close()
-    await storage.close()
+async def world(backend: Backend) -> AsyncIterator[Bot]:
+    opened = await open_bot(await backend.target(), max_cached_members=100)
+    yield opened
+    await opened.close()
 
 
 async def stored_counts_disagreeing_with_unlocks(storage: Storage) -> int:
@@ -59,7 +39,7 @@ async def stored_counts_disagreeing_with_unlocks(storage: Storage) -> int:
     return int(row[0]) if row else -1
 
 
-async def test_revoking_an_unlock_not_yet_written_leaves_no_unlock_and_no_announcement(world: World) -> None:
+async def test_revoking_an_unlock_not_yet_written_leaves_no_unlock_and_no_announcement(world: Bot) -> None:
     result = await world.recorder.record(world.message(7))
     first_step = result.unlocked[0]
     assert await world.recorder.revoke(GUILD, 7, first_step.id, first_step.points)
@@ -71,7 +51,7 @@ async def test_revoking_an_unlock_not_yet_written_leaves_no_unlock_and_no_announ
     assert await world.storage.outbox.due(datetime(2100, 1, 1, tzinfo=UTC)) == []
 
 
-async def test_a_retroactive_walk_during_a_member_reset_keeps_points_and_unlocks_consistent(world: World) -> None:
+async def test_a_retroactive_walk_during_a_member_reset_keeps_points_and_unlocks_consistent(world: Bot) -> None:
     members = 3000
     await world.recorder.record_many([world.message(m) for m in range(1, members + 1)])
     await world.recorder.flush()
@@ -89,12 +69,11 @@ async def test_a_retroactive_walk_during_a_member_reset_keeps_points_and_unlocks
     assert row is not None and row[0] == members
 
 
-async def test_an_achievement_removed_while_a_walk_holds_a_chunk_does_not_come_back(world: World) -> None:
+async def test_an_achievement_removed_while_a_walk_holds_a_chunk_does_not_come_back(world: Bot) -> None:
     await world.recorder.record(world.message(7))
     await world.recorder.flush()
     await world.recorder.reload_guild(GUILD)  # member 7 is no longer cached, as in a large guild
-    for key in [k for k in world.recorder._members if k == (GUILD, 7)]:
-        del world.recorder._members[key]
+    world.recorder.members.forget((GUILD, 7))
 
     original = world.storage.members.load_chunk
     reading, release = asyncio.Event(), asyncio.Event()
@@ -135,7 +114,7 @@ async def test_closing_right_after_an_unlock_writes_its_announcement_once(backen
         await storage.close()
 
 
-async def test_two_moderators_adding_achievements_with_the_same_id_at_once_both_keep_theirs(world: World) -> None:
+async def test_two_moderators_adding_achievements_with_the_same_id_at_once_both_keep_theirs(world: Bot) -> None:
     await world.recorder.record_many([world.message(m) for m in range(1, 2000)])
     await world.recorder.flush()
     first, second = await asyncio.gather(
@@ -152,7 +131,7 @@ async def test_two_moderators_adding_achievements_with_the_same_id_at_once_both_
         await job
 
 
-async def test_a_retroactive_job_cut_off_by_a_shutdown_resumes_at_the_next_start(world: World) -> None:
+async def test_a_retroactive_job_cut_off_by_a_shutdown_resumes_at_the_next_start(world: Bot) -> None:
     members = 3000
     await world.recorder.record_many([world.message(m) for m in range(1, members + 1)])
     await world.recorder.flush()
@@ -174,11 +153,11 @@ async def test_a_retroactive_job_cut_off_by_a_shutdown_resumes_at_the_next_start
     await restarted.close()
 
 
-async def test_submitted_activities_of_a_member_not_cached_are_applied_in_order_once_loaded(world: World) -> None:
+async def test_submitted_activities_of_a_member_not_cached_are_applied_in_order_once_loaded(world: Bot) -> None:
     await world.recorder.record(world.message(7))
     await world.recorder.flush()
     await world.recorder.reload_guild(GUILD)
-    world.recorder._members.pop((GUILD, 7), None)  # a member not in memory, as in a large guild
+    world.recorder.members.forget((GUILD, 7))  # a member not in memory, as in a large guild
     for _ in range(12):
         world.clock.advance(timedelta(minutes=1))
         world.recorder.submit(world.message(7))
@@ -191,7 +170,7 @@ async def test_submitted_activities_of_a_member_not_cached_are_applied_in_order_
     assert [i.payload["achievement_id"] for i in outbox if i.kind == "unlock"] == ["first-step", "chatterbox"]
 
 
-async def test_activities_submitted_during_a_bulk_change_wait_for_it(world: World) -> None:
+async def test_activities_submitted_during_a_bulk_change_wait_for_it(world: Bot) -> None:
     await world.recorder.record(world.message(7))
     async with world.recorder.paused(GUILD) as conn:
         world.recorder.submit(world.message(7))
@@ -210,12 +189,12 @@ async def _unlocked_count(storage: Storage, achievement_id: str) -> int:
     return int(row[0]) if row else -1
 
 
-async def test_a_walk_never_caches_a_member_row_read_before_their_last_flush(world: World) -> None:
+async def test_a_walk_never_caches_a_member_row_read_before_their_last_flush(world: Bot) -> None:
     """A chunk read while a member is changed, flushed and evicted must not bring the old row back."""
     await world.recorder.record_many([world.message(m) for m in range(1, 301)])
     await world.recorder.flush()
     await world.recorder.record_many([world.message(301)])  # trims the cache to its 100 members
-    assert (GUILD, 5) not in world.recorder._members  # member 5 is only in storage
+    assert (GUILD, 5) not in world.recorder.members  # member 5 is only in storage
 
     original = world.storage.members.load_chunk
     reads: list[asyncio.Event] = []
@@ -241,7 +220,7 @@ async def test_a_walk_never_caches_a_member_row_read_before_their_last_flush(wor
     await world.recorder.flush()
     for other in range(302, 450):  # other members push 5 out of the cache
         await world.recorder.record(world.message(other))
-    assert (GUILD, 5) not in world.recorder._members
+    assert (GUILD, 5) not in world.recorder.members
     releases[0].set()
     while len(reads) < 2:
         await asyncio.sleep(0)
@@ -257,7 +236,7 @@ async def test_a_walk_never_caches_a_member_row_read_before_their_last_flush(wor
     assert stats.get("messages") == 5
 
 
-async def test_a_revoked_achievement_is_not_earned_again_by_the_next_message(world: World) -> None:
+async def test_a_revoked_achievement_is_not_earned_again_by_the_next_message(world: Bot) -> None:
     await world.recorder.record(world.message(7))
     await world.management.revoke(GUILD, MODERATOR, 7, "first-step")
     world.clock.advance(timedelta(minutes=1))
@@ -271,12 +250,12 @@ async def test_a_revoked_achievement_is_not_earned_again_by_the_next_message(wor
     assert [i.payload["achievement_id"] for i in outbox if i.kind == "unlock"] == []
 
 
-async def test_a_revoke_outlasts_a_restart_and_a_retroactive_check_of_another_achievement(world: World) -> None:
+async def test_a_revoke_outlasts_a_restart_and_a_retroactive_check_of_another_achievement(world: Bot) -> None:
     await world.recorder.record(world.message(7))
     await world.recorder.flush()
     await world.management.revoke(GUILD, MODERATOR, 7, "first-step")
     await world.recorder.reload_guild(GUILD)
-    world.recorder._members.pop((GUILD, 7), None)  # as after a restart: read back from storage
+    world.recorder.members.forget((GUILD, 7))  # as after a restart: read back from storage
 
     await world.management.add_achievement(GUILD, MODERATOR, name="Talker", description="Say anything.", points=7,
                                            condition="messages >= 1")
@@ -291,7 +270,7 @@ async def test_a_revoke_outlasts_a_restart_and_a_retroactive_check_of_another_ac
     assert "first-step" not in unlocked
 
 
-async def test_granting_a_revoked_achievement_again_gives_it_back(world: World) -> None:
+async def test_granting_a_revoked_achievement_again_gives_it_back(world: Bot) -> None:
     await world.recorder.record(world.message(7))
     await world.management.revoke(GUILD, MODERATOR, 7, "first-step")
     await world.management.grant(GUILD, MODERATOR, 7, "first-step")
@@ -300,7 +279,7 @@ async def test_granting_a_revoked_achievement_again_gives_it_back(world: World) 
     assert "first-step" in unlocked
     assert stats.get("points") == 10
     # A grant ends the revoke for good: a later revoke-free life earns nothing twice either.
-    world.recorder._members.pop((GUILD, 7), None)
+    world.recorder.members.forget((GUILD, 7))
     await world.recorder.record(world.message(7))
     await world.recorder.flush()
     assert (await world.storage.members.load(GUILD, 7))[0].get("points") == 10
@@ -312,11 +291,9 @@ class _Crash(Exception):
 
 async def test_an_achievement_added_just_before_a_crash_is_still_checked_retroactively(backend: Backend) -> None:
     path = await backend.target("crash")
-    storage = await Storage.open(path)
     clock = FakeClock(datetime(2026, 1, 5, 12, tzinfo=UTC))
-    recorder = ActivityRecorder(storage, clock, flush_interval=3600)
-    scheduler = Scheduler(recorder, storage, clock)
-    management = Management(storage, recorder, scheduler, clock)
+    services = await open_services(path, clock)
+    storage, recorder, management = services.storage, services.recorder, services.management
     await recorder.record_many([Activity(GUILD, m, ActivityKind.MESSAGE, clock.now(), channel_id=5)
                                 for m in range(1, 2001)])
     await recorder.flush()
@@ -330,46 +307,38 @@ async def test_an_achievement_added_just_before_a_crash_is_still_checked_retroac
                                           condition="messages >= 1")
     await storage.close()  # kill -9: the recorder's memory is gone
 
-    storage = await Storage.open(path)
-    recorder = ActivityRecorder(storage, clock, flush_interval=3600)
-    scheduler = Scheduler(recorder, storage, clock)
+    services = await open_services(path, clock)
+    storage, recorder, scheduler = services.storage, services.recorder, services.scheduler
     assert await scheduler.resume_retroactive() == 1
     for job in list(scheduler._background):
         await job
     await recorder.flush()
     assert await _unlocked_count(storage, "talker") == 2000
-    await scheduler.close()
-    await recorder.close()
-    await storage.close()
+    await services.close()
 
 
 async def test_a_finished_retroactive_check_has_committed_its_unlocks(backend: Backend) -> None:
     path = await backend.target("crash")
-    storage = await Storage.open(path)
     clock = FakeClock(datetime(2026, 1, 5, 12, tzinfo=UTC))
-    recorder = ActivityRecorder(storage, clock, flush_interval=3600)
-    scheduler = Scheduler(recorder, storage, clock)
-    management = Management(storage, recorder, scheduler, clock)
+    services = await open_services(path, clock)
+    storage, recorder, management = services.storage, services.recorder, services.management
     await recorder.record_many([Activity(GUILD, m, ActivityKind.MESSAGE, clock.now(), channel_id=5)
                                 for m in range(1, 2001)])
     await recorder.flush()
     await management.add_achievement(GUILD, MODERATOR, name="Talker", description="Say anything.", points=7,
                                       condition="messages >= 1")
-    for job in list(scheduler._background):
+    for job in list(services.scheduler._background):
         await job
     await storage.close()  # kill -9 the moment the job is crossed off: nothing staged gets flushed
 
-    storage = await Storage.open(path)
-    recorder = ActivityRecorder(storage, clock, flush_interval=3600)
-    scheduler = Scheduler(recorder, storage, clock)
+    services = await open_services(path, clock)
+    storage, recorder, scheduler = services.storage, services.recorder, services.scheduler
     await scheduler.resume_retroactive()
     for job in list(scheduler._background):
         await job
     await recorder.flush()
     assert await _unlocked_count(storage, "talker") == 2000
-    await scheduler.close()
-    await recorder.close()
-    await storage.close()
+    await services.close()
 
 
 async def test_writes_resume_in_bounded_batches_as_disk_space_comes_back(tmp_path: Path) -> None:

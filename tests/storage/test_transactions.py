@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from bot.clock import FakeClock
 from bot.engine.stats import Activity, ActivityKind
-from bot.recorder import ActivityRecorder
+from bot.recording import ActivityRecorder
 from tests.support.backends import Backend
 
 
