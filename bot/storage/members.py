@@ -21,6 +21,34 @@ _UPSERT = (
 )
 _SELECT = f"SELECT member_id, {', '.join(_COLUMNS)}, last_active_date, in_guild FROM member_stats"  # noqa: S608
 
+# A leaderboard page in one statement. `start`: the points value the page starts in and how many members
+# come before it (a running sum over the histogram); `block`: the tie block it starts in and how many
+# members of the tie come before that block; `tie`: the page's rows from that block on; `below`: rows of
+# lower points values, for a page that the tie does not fill. Each row carries the competition rank of
+# its points (1 + members with more points) for the first row's rank.
+_PAGE = (
+    "WITH start AS (SELECT points, before FROM ("
+    " SELECT points, members, SUM(members) OVER (ORDER BY points DESC ROWS UNBOUNDED PRECEDING) - members AS before"
+    " FROM points_histogram WHERE guild_id = ? AND members > 0) AS h"
+    " WHERE before + members > ? ORDER BY points DESC LIMIT 1), "
+    "block AS (SELECT block, before FROM ("
+    " SELECT block, members, SUM(members) OVER (ORDER BY block ROWS UNBOUNDED PRECEDING) - members AS before"
+    " FROM tie_blocks WHERE guild_id = ? AND points = (SELECT points FROM start) AND members > 0) AS b"
+    " WHERE before + members > ? - (SELECT before FROM start) ORDER BY block LIMIT 1), "
+    "tie AS (SELECT member_id, points FROM member_stats"
+    " WHERE guild_id = ? AND in_guild = 1 AND points = (SELECT points FROM start)"
+    " AND member_id % 1024 >= COALESCE((SELECT block FROM block), 0)"
+    " ORDER BY member_id % 1024, member_id"
+    " LIMIT ? OFFSET COALESCE(? - (SELECT before FROM start) - COALESCE((SELECT before FROM block), 0), 0)), "
+    "below AS (SELECT member_id, points FROM member_stats"
+    " WHERE guild_id = ? AND in_guild = 1 AND points < (SELECT points FROM start)"
+    " ORDER BY points DESC, member_id % 1024, member_id LIMIT ?) "
+    "SELECT r.member_id, r.points, 1 + (SELECT COALESCE(SUM(members), 0) FROM points_histogram"
+    " WHERE guild_id = ? AND points > r.points) AS rank"
+    " FROM (SELECT member_id, points FROM tie UNION ALL SELECT member_id, points FROM below) AS r"
+    " ORDER BY r.points DESC, r.member_id % 1024, r.member_id LIMIT ?"
+)
+
 
 @dataclass(frozen=True, slots=True)
 class UnlockRecord:
@@ -232,62 +260,58 @@ class MemberRepository:
     async def leaderboard_page(self, guild_id: int, offset: int, limit: int) -> list[LeaderboardRow]:
         # Skip whole points values with the histogram, then whole tie blocks, so that a deep page reads
         # about one block of members instead of every member before it. A running sum finds the points
-        # value (then the block) the page starts in without sending the histogram over.
-        db = self.db
-        start = await db.fetch_one(
-            "SELECT points, before FROM (SELECT points, members, SUM(members) OVER (ORDER BY points DESC "
-            "ROWS UNBOUNDED PRECEDING) - members AS before FROM points_histogram WHERE guild_id = ? AND members > 0"
-            ") AS h WHERE before + members > ? ORDER BY points DESC LIMIT 1",
-            guild_id, offset,
-        )
-        if start is None:
-            return []
-        start_points, skip = start[0], offset - int(start[1])
-        block = await db.fetch_one(
-            "SELECT block, before FROM (SELECT block, members, SUM(members) OVER (ORDER BY block "
-            "ROWS UNBOUNDED PRECEDING) - members AS before FROM tie_blocks WHERE guild_id = ? AND points = ? "
-            "AND members > 0) AS b WHERE before + members > ? ORDER BY block LIMIT 1",
-            guild_id, start_points, skip,
-        )
-        start_block = 0
-        if block is not None:
-            start_block, skip = block[0], skip - int(block[1])
-        rows = [(r[0], r[1]) for r in await db.fetch_all(
-            "SELECT member_id, points FROM member_stats WHERE guild_id = ? AND in_guild = 1 AND points = ? "
-            "AND member_id % 1024 >= ? ORDER BY member_id % 1024, member_id LIMIT ? OFFSET ?",
-            guild_id, start_points, start_block, limit, skip,
-        )]
-        if len(rows) < limit:
-            rows += [(r[0], r[1]) for r in await db.fetch_all(
-                "SELECT member_id, points FROM member_stats WHERE guild_id = ? AND in_guild = 1 AND points < ? "
-                "ORDER BY points DESC, member_id % 1024, member_id LIMIT ?",
-                guild_id, start_points, limit - len(rows),
-            )]
+        # value (then the block) the page starts in without sending the histogram over. One statement, so
+        # one round trip (and one snapshot of the data on PostgreSQL) per page, whatever its depth.
+        rows = await self.db.fetch_all(_PAGE, *(guild_id, offset) * 2, guild_id, limit, offset, guild_id, limit,
+                                       guild_id, limit)
         if not rows:
             return []
         from bot.engine.leaderboard import competition_ranks
 
-        first_rank = await self.rank_for_points(guild_id, rows[0][1])
-        ranks = competition_ranks([p for _, p in rows], offset, first_rank)
-        return [LeaderboardRow(m, p, r) for (m, p), r in zip(rows, ranks, strict=True)]
+        ranks = competition_ranks([r[1] for r in rows], offset, int(rows[0][2]))
+        return [LeaderboardRow(r[0], r[1], rank) for r, rank in zip(rows, ranks, strict=True)]
 
-    async def reset_streaks(self, guild_id: int, closed_day: date, chunk: int = 5000) -> int:
+    async def reset_streaks(self, guild_id: int, closed_day: date, chunk: int = 20_000) -> int:
         """Rollover in SQL: members with a streak who were not active on `closed_day` lose it.
 
-        Runs in chunks, each its own short transaction, so other writers are never held up for long.
+        Walks the guild's members in primary key order, `chunk` members at a time, each range one short
+        transaction, so other writers are never held up for long. No index is used to find the streaks
+        (migration 0009 dropped the one on streak > 0): a reset then changes no indexed column, which lets
+        PostgreSQL update each row in place (HOT), and a range of the primary key is read in order anyway.
         """
+        db = self.db
         total = 0
+        after: int | None = None
         while True:
-            async with self.db.transaction() as tx:
-                changed = await tx.execute(
-                    "UPDATE member_stats SET streak = 0 WHERE guild_id = ? AND member_id IN ("
-                    " SELECT member_id FROM member_stats WHERE guild_id = ? AND streak > 0"
-                    " AND (last_active_date IS NULL OR last_active_date < ?) LIMIT ?)",
-                    guild_id, guild_id, closed_day.isoformat(), chunk,
+            # The last member id of the next range; None when fewer than `chunk` members are left. Members
+            # who join meanwhile were active after `closed_day`, so a range need not be exact.
+            if after is None:
+                upto = await db.fetch_value(
+                    "SELECT member_id FROM member_stats WHERE guild_id = ? ORDER BY member_id LIMIT 1 OFFSET ?",
+                    guild_id, chunk - 1,
                 )
-            total += changed
-            if changed < chunk:
+            else:
+                upto = await db.fetch_value(
+                    "SELECT member_id FROM member_stats WHERE guild_id = ? AND member_id > ? "
+                    "ORDER BY member_id LIMIT 1 OFFSET ?",
+                    guild_id, after, chunk - 1,
+                )
+            reset = (
+                "UPDATE member_stats SET streak = 0 WHERE guild_id = ? AND streak > 0 "
+                "AND (last_active_date IS NULL OR last_active_date < ?)"
+            )
+            bounds: list[object] = [guild_id, closed_day.isoformat()]
+            if after is not None:
+                reset += " AND member_id > ?"
+                bounds.append(after)
+            if upto is not None:
+                reset += " AND member_id <= ?"
+                bounds.append(upto)
+            async with db.transaction() as tx:
+                total += await tx.execute(reset, *bounds)
+            if upto is None:
                 return total
+            after = int(upto)
 
     async def max_stat(self, guild_id: int, stat: str) -> int:
         """The highest value of a stat among the guild's members (0 if nobody has it)."""
