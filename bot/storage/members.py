@@ -49,11 +49,28 @@ _PAGE = (
     " ORDER BY r.points DESC, r.member_id % 1024, r.member_id LIMIT ?"
 )
 
+# A member's stats row (part 0), custom stats (part 1: name, value in `messages`) and unlocks (part 2: the
+# achievement id in `name`) in one statement. Built from the fixed column list, never from input.
+_LOAD = (
+    f"SELECT 0 AS part, NULL AS name, {', '.join(_COLUMNS)}, last_active_date, in_guild FROM member_stats"  # noqa: S608
+    " WHERE guild_id = ? AND member_id = ?"
+    f" UNION ALL SELECT 1, stat, value, {', '.join('0' for _ in _COLUMNS[1:])}, NULL, 0 FROM custom_stats"
+    " WHERE guild_id = ? AND member_id = ?"
+    f" UNION ALL SELECT 2, achievement_id, {', '.join('0' for _ in _COLUMNS)}, NULL, 0 FROM unlocks"
+    " WHERE guild_id = ? AND member_id = ?"
+)
+
 
 @dataclass(frozen=True, slots=True)
 class UnlockRecord:
     achievement_id: str
     unlocked_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    members: int  # ranked members of the guild
+    rank: int | None  # None: unranked (no stored activity, or left the guild)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,17 +99,16 @@ class MemberRepository:
         self.db = db
 
     async def load(self, guild_id: int, member_id: int) -> tuple[MemberStats, set[str]]:
-        """The member's stats (custom ones included) and unlocked achievement ids; zeros if unknown."""
-        db = self.db
-        row = await db.fetch_one(f"{_SELECT} WHERE guild_id = ? AND member_id = ?", guild_id, member_id)
-        stats = _stats(row) if row else MemberStats()
-        for stat, value in await db.fetch_all(
-            "SELECT stat, value FROM custom_stats WHERE guild_id = ? AND member_id = ?", guild_id, member_id
-        ):
-            stats.values[stat] = value
-        unlocked = {r[0] for r in await db.fetch_all(
-            "SELECT achievement_id FROM unlocks WHERE guild_id = ? AND member_id = ?", guild_id, member_id
-        )}
+        """The member's stats (custom ones included) and unlocked achievement ids; zeros if unknown.
+        One statement (one round trip): the stats row, then a row per custom stat and per unlock."""
+        stats, unlocked = MemberStats(), set()
+        for row in await self.db.fetch_all(_LOAD, *(guild_id, member_id) * 3):
+            if row["part"] == 0:
+                stats = _stats(row)
+            elif row["part"] == 1:
+                stats.values[row["name"]] = row["messages"]
+            else:
+                unlocked.add(row["name"])
         return stats, unlocked
 
     async def load_many(self, guild_id: int, member_ids: Sequence[int]) -> dict[int, tuple[MemberStats, set[str]]]:
@@ -241,21 +257,30 @@ class MemberRepository:
             guild_id, points,
         ) or 0)
 
+    async def standing(self, guild_id: int, member_id: int, points: int) -> Standing:
+        """How many members are ranked, and the member's rank with `points` (None if unranked), at once."""
+        row = await self.db.fetch_one(
+            "SELECT (SELECT COALESCE(SUM(members), 0) FROM points_histogram WHERE guild_id = ?),"
+            " (SELECT in_guild FROM member_stats WHERE guild_id = ? AND member_id = ?),"
+            " (SELECT COALESCE(SUM(members), 0) FROM points_histogram WHERE guild_id = ? AND points > ?)",
+            guild_id, guild_id, member_id, guild_id, points,
+        )
+        if row is None:  # never: a SELECT without FROM gives one row
+            return Standing(0, None)
+        return Standing(int(row[0]), 1 + int(row[2]) if row[1] else None)
+
     async def position_of(self, guild_id: int, member_id: int, points: int) -> int:
         """0-based position of a member in leaderboard order: points high to low, ties by
-        (member_id % 1024, member_id), an arbitrary but stable order that tie_blocks can count quickly."""
-        block = member_id % TIE_BLOCKS
-        above = await self.rank_for_points(guild_id, points) - 1
-        earlier_blocks = int(await self.db.fetch_value(
-            "SELECT COALESCE(SUM(members), 0) FROM tie_blocks WHERE guild_id = ? AND points = ? AND block < ?",
-            guild_id, points, block,
+        (member_id % 1024, member_id), an arbitrary but stable order that tie_blocks can count quickly.
+        One statement: members with more points, then tied ones in earlier blocks, then in the same block."""
+        return int(await self.db.fetch_value(
+            "SELECT (SELECT COALESCE(SUM(members), 0) FROM points_histogram WHERE guild_id = ? AND points > ?)"
+            " + (SELECT COALESCE(SUM(members), 0) FROM tie_blocks WHERE guild_id = ? AND points = ? AND block < ?)"
+            " + (SELECT COUNT(*) FROM member_stats WHERE guild_id = ? AND in_guild = 1 AND points = ?"
+            " AND member_id % 1024 = ? AND member_id < ?)",
+            guild_id, points, guild_id, points, member_id % TIE_BLOCKS,
+            guild_id, points, member_id % TIE_BLOCKS, member_id,
         ) or 0)
-        in_block = int(await self.db.fetch_value(
-            "SELECT COUNT(*) FROM member_stats WHERE guild_id = ? AND in_guild = 1 AND points = ? "
-            "AND member_id % 1024 = ? AND member_id < ?",
-            guild_id, points, block, member_id,
-        ) or 0)
-        return above + earlier_blocks + in_block
 
     async def leaderboard_page(self, guild_id: int, offset: int, limit: int) -> list[LeaderboardRow]:
         # Skip whole points values with the histogram, then whole tie blocks, so that a deep page reads
