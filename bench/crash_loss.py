@@ -1,12 +1,13 @@
 """Activity lost on a hard crash: the bot is killed with SIGKILL in the middle of a steady message flood.
 
 The simulator (this process) sends MESSAGE_CREATE at a steady rate to the real bot (`bot.app.running`, its
-own process, SQLite); at a random moment the bot gets SIGKILL. Then the database says how many messages were
-committed, and the send log says when the last committed one was sent: the activity lost is the time from
-there to the kill. The promise is at most 1 s (the write-behind interval is 0.5 s); the ratio printed is
-the worst loss over that promise, and the median loss over the flush interval, from the same run.
+own process; SQLite, or PostgreSQL with `--backend postgres`); at a random moment the bot gets SIGKILL. Then
+the database says how many messages were committed, and the send log says when the last committed one was
+sent: the activity lost is the time from there to the kill. The promise is at most 1 s (the write-behind
+interval is 0.5 s); the ratio printed is the worst loss over that promise, and the median loss over the
+flush interval, from the same run.
 
-    .venv/bin/python -m bench.crash_loss [--rate 6000] [--trials 9] [--members 10000] [--quick]
+    .venv/bin/python -m bench.crash_loss [--rate 6000] [--trials 9] [--members 10000] [--backend postgres] [--quick]
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ async def client_main(config: dict[str, Any]) -> None:
     settings = load_settings({
         "DISCORD_TOKEN": config["token"],
         "DATABASE_PATH": config["database_path"],
+        "DATABASE_URL": config.get("database_url") or "",
         "DISCORD_API_BASE": config["api_base"],
         "DISCORD_GATEWAY_URL": config["gateway_url"],
         "DEV_GUILD_ID": str(config["guild_id"]),
@@ -75,8 +77,30 @@ def stored_messages(database: Path, guild_id: int) -> int:
     return int(row[0])
 
 
+async def stored_messages_postgres(url: str, guild_id: int) -> int:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        return int(await conn.fetchval(
+            "SELECT COALESCE(SUM(messages), 0) FROM member_stats WHERE guild_id = $1", guild_id))
+    finally:
+        await conn.close()
+
+
 # ------------------------------------------------------------------------------------------ orchestrator
-async def trial(rate: int, members: int, kill_after: float, workdir: Path, number: int) -> Trial:
+async def trial(rate: int, members: int, kill_after: float, workdir: Path, number: int,
+                backend: str = "sqlite") -> Trial:
+    if backend == "postgres":
+        from bench._pg import temporary_database
+
+        async with temporary_database(f"crash_{number}") as url:
+            return await _trial(rate, members, kill_after, workdir, number, url)
+    return await _trial(rate, members, kill_after, workdir, number, None)
+
+
+async def _trial(rate: int, members: int, kill_after: float, workdir: Path, number: int,
+                 database_url: str | None) -> Trial:
     from discord_sim import DiscordSimulator
 
     database = workdir / f"trial-{number}.db"
@@ -89,7 +113,7 @@ async def trial(rate: int, members: int, kill_after: float, workdir: Path, numbe
             sim.add_member(guild.id, user.id)
             authors.append(user.id)
         config = {"token": sim.token, "api_base": sim.api_base, "gateway_url": sim.gateway_url,
-                  "guild_id": guild.id, "database_path": str(database)}
+                  "guild_id": guild.id, "database_path": str(database), "database_url": database_url}
         stderr_path = workdir / f"trial-{number}.stderr"
         with stderr_path.open("wb") as stderr:
             proc = await asyncio.create_subprocess_exec(
@@ -120,26 +144,31 @@ async def trial(rate: int, members: int, kill_after: float, workdir: Path, numbe
             if proc.returncode is None:
                 proc.kill()
                 await proc.wait()
-    stored = await asyncio.to_thread(stored_messages, database, guild.id)
+    if database_url:
+        stored = await stored_messages_postgres(database_url, guild.id)
+    else:
+        stored = await asyncio.to_thread(stored_messages, database, guild.id)
     last_stored_sent_at = next((at for count, at in log if count >= stored), killed_at) if stored else started
     return Trial(rate, killed_at - started, sent, stored, max(0.0, killed_at - last_stored_sent_at))
 
 
-async def run(rate: int = 6000, trials: int = 9, members: int = 10_000, seed: int = 1) -> list[Trial]:
+async def run(rate: int = 6000, trials: int = 9, members: int = 10_000, seed: int = 1,
+              backend: str = "sqlite") -> list[Trial]:
     chooser = random.Random(seed)
     results = []
     with tempfile.TemporaryDirectory(prefix="crash-loss-") as tmp:
         for number in range(trials):
             kill_after = chooser.uniform(3.0, 5.0) if trials > 1 else 2.0
-            results.append(await trial(rate, members, kill_after, Path(tmp), number))
+            results.append(await trial(rate, members, kill_after, Path(tmp), number, backend))
     return results
 
 
-def report(results: list[Trial]) -> str:
+def report(results: list[Trial], backend: str = "sqlite") -> str:
     losses = [t.loss_s for t in results]
     worst, median = max(losses), statistics.median(losses)
     lines = [
-        f"crash loss: SIGKILL during a {results[0].rate:,} messages/s flood, {len(results)} trials ({machine()})",
+        f"crash loss ({backend}): SIGKILL during a {results[0].rate:,} messages/s flood, {len(results)} trials "
+        f"({machine()})",
         *(f"  trial {n + 1}: killed after {t.killed_after:.2f} s, {t.sent:,} sent, {t.stored:,} committed, "
           f"{t.lost:,} lost = {t.loss_s * 1000:.0f} ms of activity" for n, t in enumerate(results)),
         f"  worst {worst * 1000:.0f} ms, median {median * 1000:.0f} ms; "
@@ -154,6 +183,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=int, default=6000, help="messages per second")
     parser.add_argument("--trials", type=int, default=9)
     parser.add_argument("--members", type=int, default=10_000)
+    parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--quick", action="store_true", help="one short trial at 1,000 messages/s")
     parser.add_argument("--client", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -161,10 +191,10 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(client_main(json.loads(args.client)))
         return
     if args.quick:
-        results = asyncio.run(run(rate=1000, trials=1, members=50))
+        results = asyncio.run(run(rate=1000, trials=1, members=50, backend=args.backend))
     else:
-        results = asyncio.run(run(rate=args.rate, trials=args.trials, members=args.members))
-    print(report(results))
+        results = asyncio.run(run(rate=args.rate, trials=args.trials, members=args.members, backend=args.backend))
+    print(report(results, args.backend))
 
 
 if __name__ == "__main__":

@@ -27,8 +27,6 @@ MAX_ATTEMPTS = 12
 MAX_BACKOFF = 3600.0
 DIGEST_THRESHOLD = 5  # more items than this for one guild in one pass are posted as one digest
 DUE_PAGE = 200
-# How far past other processes' announcements a pass looks for its own (see _deliver_due).
-MAX_DUE_SCAN = 12_800
 
 
 def humans_in(guild: discord.Guild) -> int:
@@ -113,22 +111,19 @@ class Announcer:
 
     async def _deliver_due(self) -> int:
         posted = 0
-        limit = DUE_PAGE
-        while items := await self.storage.outbox.due(self.clock.now(), limit):
+        # The query keeps to this process's shards: other processes' announcements, however many, are never
+        # read, so they neither hide ours nor cost a pass anything.
+        while not self.ownership.owns_nothing and (
+            items := await self.storage.outbox.due(self.clock.now(), DUE_PAGE, shards=self.ownership.shards)
+        ):
             by_guild: dict[int, list[OutboxItem]] = defaultdict(list)
             for item in items:
-                if self.ownership.owns(item.guild_id):
+                if self.ownership.owns(item.guild_id):  # the shards may be given up during the pass
                     by_guild[item.guild_id].append(item)
             for guild_id, guild_items in by_guild.items():
                 posted += await self._deliver_guild(guild_id, guild_items)
-            if len(items) < limit:
+            if len(items) < DUE_PAGE or not by_guild:
                 break
-            if not by_guild:
-                # A full page of other processes' announcements: look further, or ours behind them would wait
-                # until theirs are posted. TODO(storage): filter by shard in the outbox query instead.
-                if limit >= MAX_DUE_SCAN:
-                    break
-                limit *= 2
         return posted
 
     async def _deliver_guild(self, guild_id: int, items: Sequence[OutboxItem]) -> int:

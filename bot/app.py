@@ -96,7 +96,8 @@ class AchievementsBot(commands.AutoShardedBot):
         self.scheduler = Scheduler(self.recorder, storage, clock, ownership=self.ownership)
         self.announcer = Announcer(self, storage, clock, ownership=self.ownership)
         self.profiles = Profiles(storage, self.recorder, clock)
-        self.management = Management(storage, self.recorder, self.scheduler, clock)
+        self.management = Management(storage, self.recorder, self.scheduler, clock,
+                                     ownership=self.ownership)
         self.cards = ProfileCards()
         self.recorder.committed_listeners.append(self.announcer.wake)
         self.connection_task: asyncio.Task[None] | None = None
@@ -139,7 +140,10 @@ class AchievementsBot(commands.AutoShardedBot):
                 log.warning("shutting down with %d event handlers still running", len(late))
 
     async def sync_commands(self) -> None:
-        """Sync slash commands to DEV_GUILD_ID (or globally), and only when the tree changed."""
+        """Sync slash commands to DEV_GUILD_ID (or globally), and only when the tree changed; of several shard
+        processes, only shard 0's owner (see Ownership.syncs_commands)."""
+        if not self.ownership.syncs_commands:
+            return
         guild = discord.Object(self.settings.dev_guild_id) if self.settings.dev_guild_id else None
         if guild is not None:
             self.tree.copy_global_to(guild=guild)

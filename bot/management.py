@@ -30,6 +30,7 @@ from bot.engine.stats import Activity, ActivityKind
 from bot.engine.tiers import Tier
 from bot.errors import UserFacingError
 from bot.export import ExportFile, ExportFormat, write_export
+from bot.ownership import Ownership
 from bot.recorder import ActivityRecorder, RecordResult
 from bot.scheduler import Scheduler
 from bot.storage import Storage
@@ -173,8 +174,9 @@ def _check_name(value: str, what: str, limit: int) -> str:
 
 class Management:
     def __init__(self, storage: Storage, recorder: ActivityRecorder, scheduler: Scheduler, clock: Clock, *,
-                 bulk_chunk: int = BULK_CHUNK) -> None:
+                 bulk_chunk: int = BULK_CHUNK, ownership: Ownership | None = None) -> None:
         self.storage = storage
+        self.ownership = ownership or Ownership.everything()
         self.bulk_chunk = bulk_chunk
         self.recorder = recorder
         self.scheduler = scheduler
@@ -334,8 +336,9 @@ class Management:
             await asyncio.sleep(0)  # let other writers take the lock between chunks
 
     async def resume_bulk_jobs(self) -> int:
-        """At start: finish the removals and point changes a stop cut off. Returns how many it finished."""
-        jobs = await self.storage.achievements.jobs()
+        """At start: finish the removals and point changes a stop cut off, of the guilds this process owns
+        (another shard's are its owner's, which may be running them now). Returns how many it finished."""
+        jobs = [job for job in await self.storage.achievements.jobs() if self.ownership.owns(job.guild_id)]
         for job in jobs:
             log.info("guild %s: finishing the %s of achievement %s cut off by a stop", job.guild_id,
                      "removal" if job.kind == "remove" else "points change", job.achievement_id)

@@ -38,6 +38,24 @@ class Ownership:
     def owns_everything(self) -> bool:
         return not self._given_up and self.shard_ids is None
 
+    @property
+    def owns_nothing(self) -> bool:
+        return self._given_up
+
+    @property
+    def shards(self) -> tuple[int, frozenset[int]] | None:
+        """(shard count, shard ids) for a query to keep to this process's guilds; None when it owns them all
+        (check `owns_nothing` first: a process that gave up its shards owns no guild at all)."""
+        if self.shard_ids is None or self.shard_count is None:
+            return None
+        return self.shard_count, self.shard_ids
+
+    @property
+    def syncs_commands(self) -> bool:
+        """Whether this process syncs slash commands. Commands belong to the application, not to a shard: of
+        processes sharing one database, only shard 0's owner syncs them, so they never race to."""
+        return not self._given_up and (self.shard_ids is None or 0 in self.shard_ids)
+
     def owns(self, guild_id: int) -> bool:
         if self._given_up:
             return False

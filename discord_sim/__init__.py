@@ -1,6 +1,6 @@
 """A local Discord simulator (REST API, gateway, CDN on 127.0.0.1) for end-to-end tests and the sandbox."""
 
-from ._http import RecordedFile, RecordedRequest, SpecViolation
+from ._http import RecordedFile, RecordedRequest, ResponseViolation, SpecViolation
 from ._interactions import CommandNotAvailable, SimInteraction
 from ._simulator import DiscordSimulator
 from ._state import (
@@ -23,6 +23,7 @@ __all__ = [
     "Overwrite",
     "RecordedFile",
     "RecordedRequest",
+    "ResponseViolation",
     "SimChannel",
     "SimGuild",
     "SimInteraction",

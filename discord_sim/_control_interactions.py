@@ -204,6 +204,7 @@ class InteractionControl:
         if ix.source_message_id is not None and ix.source_message_id in self.world.messages:
             payload["message"] = self.world.public(self.world.messages[ix.source_message_id])
         submitted = self.interaction_routes.new(5, payload, source_message_id=ix.source_message_id)
+        submitted.trigger = ix
         self.gateway.dispatch("INTERACTION_CREATE", submitted.payload)
         return submitted
 

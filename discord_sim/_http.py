@@ -66,6 +66,17 @@ class SpecViolation:
 
 
 @dataclass
+class ResponseViolation:
+    """A response the simulator gave that breaks the spec's response schema for its status: a simulator bug."""
+
+    method: str
+    path: str
+    status: int
+    body: Any
+    errors: list[str]
+
+
+@dataclass
 class FailureRule:
     method: str
     pattern: re.Pattern[str]
@@ -175,6 +186,8 @@ class HttpFront:
         self.unknown_routes: list[RecordedRequest] = []
         self.failures: list[FailureRule] = []
         self.spec_violations: list[SpecViolation] = []
+        self.response_violations: list[ResponseViolation] = []
+        self.check_responses = True
         self.limiter = RateLimiter()
 
     def app(self) -> web.Application:
@@ -199,6 +212,8 @@ class HttpFront:
             status, data, headers = 500, {"message": "500: Internal Server Error", "code": 0}, {}
         record.status = status
         record.response = data
+        if self.check_responses and record.route is not None and data is not None:
+            self._check_response(record, status, data)
         bucket = record.route or path
         all_headers = ratelimit_headers(f"{abs(hash(bucket)) % 10**12:x}") | headers
         return json_response(status, data, all_headers)
@@ -249,6 +264,14 @@ class HttpFront:
             return None
         self.spec_violations.append(SpecViolation(request.method, record.path, record.json, errors))
         return ApiError(400, 50035, "Invalid Form Body", errors)
+
+    def _check_response(self, record: RecordedRequest, status: int, data: Any) -> None:
+        """Record a response that breaks the operation's response schema for ``status`` (never changes it)."""
+        method, _, template = (record.route or "").partition(" ")
+        errors = spec.response_violations(method, template, status, data)
+        if errors:
+            log.warning("simulator: %s %s answered %s against the spec: %s", method, record.path, status, errors)
+            self.response_violations.append(ResponseViolation(method, record.path, status, data, errors))
 
     def _lost_response(self, method: str, path: str) -> FailureRule | None:
         for rule in self.failures:

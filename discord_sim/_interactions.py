@@ -39,6 +39,7 @@ class SimInteraction:
     world: World
     created: float
     source_message_id: int | None = None
+    trigger: SimInteraction | None = None  # a modal submission's: the interaction that opened the modal
     callbacks: list[Payload] = field(default_factory=list)
     original_message_id: int | None = None
     followup_ids: list[int] = field(default_factory=list)
@@ -280,16 +281,14 @@ class InteractionRoutes:
             ix.responded.set_result(body)
         ix.changed.set()
         original = ix.original_message
-        return 200, {
-            "interaction": {
-                "id": str(ix.id),
-                "type": ix.type,
-                "response_message_id": original["id"] if original else None,
+        answer: Payload = {"id": str(ix.id), "type": ix.type}
+        if original is not None:  # the docs' response_message_* fields describe a message, when there is one
+            answer |= {
+                "response_message_id": original["id"],
                 "response_message_loading": kind == 5,
-                "response_message_ephemeral": bool(original and original["flags"] & EPHEMERAL),
-            },
-            "resource": resource,
-        }
+                "response_message_ephemeral": bool(original["flags"] & EPHEMERAL),
+            }
+        return 200, {"interaction": answer, "resource": resource}
 
     def _metadata(self, ix: SimInteraction) -> Payload:
         user = ix.payload.get("member", {}).get("user") or ix.payload.get("user")
@@ -301,8 +300,10 @@ class InteractionRoutes:
         }
         if ix.type == 2:
             data["name"] = ix.payload["data"]["name"]
-        if ix.source_message_id is not None:
+        if ix.source_message_id is not None and ix.type == 3:
             data["interacted_message_id"] = str(ix.source_message_id)
+        if ix.trigger is not None:
+            data["triggering_interaction_metadata"] = self._metadata(ix.trigger)
         return data
 
     def _webhook(self, call: Call) -> SimInteraction:

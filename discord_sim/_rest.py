@@ -140,11 +140,17 @@ class RestRoutes:
             "owner": owner.payload(),
             "team": None,
             "flags": world.application_flags,
+            "flags_new": str(world.application_flags),
             "bot": world.bot_user.payload(),
             "redirect_uris": [],
             "interactions_endpoint_url": None,
             "tags": [],
             "approximate_guild_count": len(world.guilds),
+            "approximate_user_install_count": 0,
+            "approximate_user_authorization_count": 0,
+            "role_connections_verification_url": None,
+            "explicit_content_filter": 0,
+            "eligible_oauth2_scopes": [],
             "integration_types_config": {"0": {}},
         }
 
@@ -244,7 +250,9 @@ class RestRoutes:
         guild = self._guild(call.args[0])
         threads = [c for c in guild.channels.values() if c.is_thread and not c.archived
                    and self.world.bot_permissions(c) & VIEW_CHANNEL]
-        return 200, {"threads": [t.payload() for t in sorted(threads, key=lambda t: -t.id)], "members": []}
+        # has_more: the spec requires it (the docs do not list it); an active list is never paged.
+        page = [t.payload() for t in sorted(threads, key=lambda t: -t.id)]
+        return 200, {"threads": page, "members": [], "has_more": False}
 
     async def public_archived_threads(self, call: Call) -> Result:
         channel = self._visible_channel(call.args[0])
@@ -509,10 +517,12 @@ class RestRoutes:
             ids = [u for u in ids if u > _id(call.query("after") or 0)][:limit]
         result = []
         for user_id in ids:
-            entry: dict[str, Any] = {"guild_scheduled_event_id": str(event.id),
-                                     "user": self.world.users[user_id].payload()}
+            # user_id and response (1, interested: the only RSVP a member can give) as the spec has them.
+            entry: dict[str, Any] = {"guild_scheduled_event_id": str(event.id), "user_id": str(user_id),
+                                     "response": 1, "user": self.world.users[user_id].payload()}
             if _flag(call.query("with_member")) and user_id in guild.members:
-                entry["member"] = self.world.member_payload(guild, user_id, with_user=False)
+                # With its user: the docs' member object omits it only in message events.
+                entry["member"] = self.world.member_payload(guild, user_id)
             result.append(entry)
         return 200, result
 

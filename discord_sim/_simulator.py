@@ -26,7 +26,7 @@ from ._gateway import (
     MESSAGE_CONTENT,
     Gateway,
 )
-from ._http import FailureRule, HttpFront, RecordedRequest, Router, SpecViolation
+from ._http import FailureRule, HttpFront, RecordedRequest, ResponseViolation, Router, SpecViolation
 from ._interactions import InteractionRoutes, resolve_target
 from ._rest import RestRoutes
 from ._state import (
@@ -58,11 +58,13 @@ class DiscordSimulator(InteractionControl, VoiceControl, ScheduledEventControl, 
 
     def __init__(
         self, host: str = "127.0.0.1", port: int = 0, *, clock: Clock | None = None,
-        resume_replay_limit: int = DEFAULT_REPLAY_LIMIT,
+        resume_replay_limit: int = DEFAULT_REPLAY_LIMIT, check_responses: bool = True,
     ) -> None:
         """``clock`` (anything with ``now()`` returning an aware datetime) dates messages and ids.
         ``resume_replay_limit``: the events a session keeps for RESUME; a RESUME that missed more gets
-        INVALID_SESSION, as from Discord when its buffer no longer holds them."""
+        INVALID_SESSION, as from Discord when its buffer no longer holds them.
+        ``check_responses``: validate every JSON response against the spec's response schema for its
+        status and record the misfits in ``response_violations`` (benchmarks may switch it off)."""
         self.host = host
         self.port = port
         self.world = World(clock)
@@ -74,6 +76,7 @@ class DiscordSimulator(InteractionControl, VoiceControl, ScheduledEventControl, 
         self.interaction_routes = InteractionRoutes(self.world)
         self.interaction_routes.register(router)
         self.http = HttpFront(self.world, self.gateway, router)
+        self.http.check_responses = check_responses
         self._runner: web.AppRunner | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -144,6 +147,11 @@ class DiscordSimulator(InteractionControl, VoiceControl, ScheduledEventControl, 
     def spec_violations(self) -> list[SpecViolation]:
         """Request bodies Discord's OpenAPI specification refuses (each was answered 400 50035)."""
         return self.http.spec_violations
+
+    @property
+    def response_violations(self) -> list[ResponseViolation]:
+        """The simulator's own responses that break the spec's response schema for their status (its bugs)."""
+        return self.http.response_violations
 
     @property
     def recommended_shards(self) -> int:

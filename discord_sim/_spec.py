@@ -1,4 +1,7 @@
-"""Request bodies checked against Discord's OpenAPI 3.1 specification (spec/openapi.json), as Discord checks them."""
+"""Bodies checked against Discord's OpenAPI 3.1 specification (spec/openapi.json).
+
+Requests as Discord checks them (a violation is answered 400 50035), and the simulator's own responses
+against the operation's response schema for the status answered (a violation is recorded, never answered)."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import functools
 import json
 import logging
 import re
+from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
@@ -57,8 +61,61 @@ def document() -> dict[str, Any]:
 
 
 @functools.cache
+def response_document() -> dict[str, Any]:
+    """The specification as responses are held to it: Discord always answers snowflakes as strings, so the
+    integer snowflakes requests may carry are not allowed here; the README lists the other deviations."""
+    text = resources.files(__package__).joinpath("spec/openapi.json").read_text(encoding="utf-8")
+    doc: dict[str, Any] = json.loads(text)
+    schemas = doc["components"]["schemas"]
+    schemas["RatelimitedError"] = copy.deepcopy(schemas["Error"]) | {"required": ["message"]}
+    for name, fix in RESPONSE_DEVIATIONS.items():
+        fix(schemas[name])
+    return doc
+
+
+def _string_error_codes(schema: dict[str, Any]) -> None:
+    # A field's errors carry string codes ("BASE_TYPE_REQUIRED"), as the docs' examples show; the spec
+    # reuses the top-level Error, whose code is an integer.
+    schema["properties"]["_errors"]["items"] = {
+        "type": "object",
+        "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+        "required": ["code", "message"],
+    }
+
+
+def _rate_limit_code_optional(schema: dict[str, Any]) -> None:
+    # The docs' rate limit response lists "code?" (only for some limits) and their examples carry none.
+    schema["allOf"][0] = {"$ref": "#/components/schemas/RatelimitedError"}
+
+
+def _resource_without_message(schema: dict[str, Any]) -> None:
+    # The docs' interaction callback resource has an optional message: a deferral (5, 6), autocomplete
+    # choices (8) or a modal (9) create none, so its resource is only its type. The spec's branches all require one.
+    schema["properties"]["resource"]["oneOf"].append({
+        "type": "object",
+        "properties": {"type": {"type": "integer", "enum": [5, 6, 8, 9]}},
+        "required": ["type"],
+        "additionalProperties": False,
+    })
+
+
+# Where the spec's response schemas disagree with Discord's documentation (listed in the README).
+RESPONSE_DEVIATIONS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "InnerErrors": _string_error_codes,
+    "RatelimitedResponse": _rate_limit_code_optional,
+    "InteractionCallbackResponse": _resource_without_message,
+}
+
+
+@functools.cache
 def _registry() -> Registry[Any]:
     resource = Resource.from_contents(document(), default_specification=DRAFT202012)
+    return Registry().with_resource(SPEC_URI, resource)
+
+
+@functools.cache
+def _response_registry() -> Registry[Any]:
+    resource = Resource.from_contents(response_document(), default_specification=DRAFT202012)
     return Registry().with_resource(SPEC_URI, resource)
 
 
@@ -172,3 +229,60 @@ def query_violations(method: str, template: str, query: dict[str, str]) -> dict[
     for error in check.iter_errors(values):
         _add(tree, best_match([error]))
     return tree or None
+
+
+@functools.cache
+def response_validator(method: str, template: str, status: int) -> Draft202012Validator | None:
+    """The validator of an operation's JSON response for ``status`` (the exact code, else ``4XX``-style
+    ranges), built once on first use; None when the spec gives that answer no JSON schema (204, 5xx)."""
+    path = _operations().get((method.upper(), PARAMETER.sub("{}", template)))
+    if path is None:
+        return None
+    doc = response_document()
+    responses = doc["paths"][path][method.lower()].get("responses") or {}
+    key = next((k for k in (str(status), f"{str(status)[0]}XX", "default") if k in responses), None)
+    if key is None:
+        return None
+    pointer = f"/paths/{_escape(path)}/{method.lower()}/responses/{key}"
+    answer = responses[key]
+    if "$ref" in answer:  # a shared response (#/components/responses/...)
+        pointer = str(answer["$ref"]).removeprefix("#")
+        answer = _resolve(doc, pointer)
+    if (answer.get("content") or {}).get("application/json", {}).get("schema") is None:
+        return None
+    return Draft202012Validator({"$ref": f"{SPEC_URI}#{pointer}/content/application~1json/schema"},
+                                registry=_response_registry())
+
+
+def _resolve(doc: dict[str, Any], pointer: str) -> dict[str, Any]:
+    node: Any = doc
+    for part in pointer.strip("/").split("/"):
+        node = node[part.replace("~1", "/").replace("~0", "~")]
+    return dict(node)
+
+
+def response_violations(method: str, template: str, status: int, body: Any) -> list[str]:
+    """What in a response body breaks the operation's response schema for ``status``: one line per
+    error, ``path.to.field: message``; empty when it conforms or the spec gives no schema."""
+    check = response_validator(method, template, status)
+    if check is None:
+        return []
+    found: list[str] = []
+    for error in check.iter_errors(body):
+        for leaf in _leaves(error):
+            where = ".".join(str(p) for p in leaf.absolute_path) or "(body)"
+            found.append(f"{where}: {leaf.message[:200]}")
+    return found
+
+
+def _leaves(error: ValidationError) -> list[ValidationError]:
+    """The errors that say what is wrong: inside a ``oneOf``/``anyOf``, those of the branch the body meant
+    (the one whose discriminating ``const``/``enum`` it matched, with the fewest errors), not the whole."""
+    if not error.context:
+        return [error]
+    branches: dict[Any, list[ValidationError]] = {}
+    for sub in error.context:
+        branches.setdefault(sub.schema_path[0] if sub.schema_path else None, []).append(sub)
+    meant = [b for b in branches.values() if not any(e.validator in ("const", "enum") for e in b)]
+    chosen = min(meant or list(branches.values()), key=len)
+    return [leaf for sub in chosen for leaf in _leaves(sub)]

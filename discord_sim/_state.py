@@ -121,6 +121,7 @@ class SimUser:
             "flags": 0,
             "banner": None,
             "accent_color": None,
+            "primary_guild": None,
         }
 
 
@@ -323,6 +324,7 @@ class SimScheduledEvent:
             "entity_metadata": {"location": self.location} if self.entity_type == 3 else None,
             "image": None,
             "recurrence_rule": None,
+            "guild_scheduled_event_exceptions": [],  # never recurring: no exceptions
         }
         if creator is not None:
             data["creator"] = creator.payload()
@@ -398,7 +400,7 @@ class SimGuild:
             "banner": None,
             "description": None,
             "owner_id": str(self.owner_id),
-            "region": None,
+            "region": "deprecated",  # the spec says a string; the docs: deprecated, nullable
             "afk_channel_id": _opt_str(self.afk_channel_id),
             "afk_timeout": self.afk_timeout,
             "widget_enabled": False,
@@ -425,6 +427,11 @@ class SimGuild:
             "nsfw_level": 0,
             "nsfw": False,
             "premium_progress_bar_enabled": False,
+            "widget_channel_id": None,
+            "max_video_channel_users": 25,
+            "max_stage_video_channel_users": 50,
+            "home_header": None,
+            "incidents_data": None,
         }
 
     def top_role(self, member: SimMember) -> SimRole:

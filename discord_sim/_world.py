@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import logging
 import re
@@ -247,7 +248,7 @@ class World:
             "embeds": [],
             "pinned": False,
             "flags": int(payload.get("flags") or 0),
-            "components": copy.deepcopy(payload.get("components") or []),
+            "components": number_components(payload.get("components") or []),
         }
         if payload.get("nonce") is not None:
             msg["nonce"] = payload["nonce"]
@@ -264,9 +265,10 @@ class World:
 
     def edit_message(self, msg: Payload, payload: Payload, files: list[tuple[str, str, bytes]]) -> Payload:
         channel = self.channels[int(msg["channel_id"])]
-        for key in ("content", "components"):
-            if key in payload:
-                msg[key] = payload[key] if payload[key] is not None else ([] if key == "components" else None)
+        if "content" in payload:
+            msg["content"] = payload["content"]
+        if "components" in payload:
+            msg["components"] = number_components(payload["components"] or [])
         if "flags" in payload:
             # An edit can only toggle SUPPRESS_EMBEDS: a message's other flags (above all EPHEMERAL, fixed by a
             # deferral for the follow-up that fills it in) cannot change once it exists.
@@ -300,18 +302,18 @@ class World:
             self.attachments[aid] = data
             name = meta.get("filename") or filename
             url = f"{self.cdn_base}/attachments/{channel.id}/{aid}/{name}"
-            result.append(
-                {
-                    "id": str(aid),
-                    "filename": name,
-                    "description": meta.get("description"),
-                    "content_type": _content_type(name),
-                    "size": len(data),
-                    "url": url,
-                    "proxy_url": url,
-                    "ephemeral": False,
-                }
-            )
+            attachment: Payload = {
+                "id": str(aid),
+                "filename": name,
+                "content_type": _content_type(name),
+                "size": len(data),
+                "url": url,
+                "proxy_url": url,
+                "ephemeral": False,
+            }
+            if meta.get("description") is not None:  # optional, never null
+                attachment["description"] = meta["description"]
+            result.append(attachment)
         return result
 
     def normalise_embeds(self, embeds: list[Payload], attachments: list[Payload]) -> list[Payload]:
@@ -519,3 +521,37 @@ def _content_type(filename: str) -> str:
         if lower.endswith(ext):
             return ctype
     return "application/octet-stream"
+
+
+def number_components(components: list[Payload]) -> list[Payload]:
+    """A copy of a message's components as Discord renders them: an ``id`` on each (the sender's, else the
+    next free one counting from 1 depth-first, the docs' "sequential ids"), and a unicode emoji without the
+    ``"id": null`` a client may send (Discord answers ``{"name": ...}``; ids are snowflake strings)."""
+    result = copy.deepcopy(components)
+    taken: set[int] = set()
+    pending: list[Payload] = []
+
+    def walk(items: list[Any]) -> None:
+        for item in items:
+            if not isinstance(item, dict):
+                continue
+            if isinstance(item.get("id"), int):
+                taken.add(item["id"])
+            else:
+                pending.append(item)
+            for holder in [item, *(o for o in item.get("options") or [] if isinstance(o, dict))]:
+                emoji = holder.get("emoji")
+                if isinstance(emoji, dict):
+                    if emoji.get("id") is None:
+                        emoji.pop("id", None)
+                    else:
+                        emoji["id"] = str(emoji["id"])
+            for key in ("components", "accessory"):
+                child = item.get(key)
+                walk(child if isinstance(child, list) else [child])
+
+    walk(result)
+    free = (n for n in itertools.count(1) if n not in taken)
+    for item in pending:
+        item["id"] = next(free)
+    return result

@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 
 from bot.storage.leases import LeaseError, ShardLeases, ShardTaken
-from tests.postgres_support import fresh_database
+from tests.support.backends import fresh_database
 
 
 @pytest.fixture

@@ -1,21 +1,23 @@
-"""The scheduler and the announcer act only for guilds on this process's shards (real SQLite, no Discord)."""
+"""The scheduler, the announcer and resumed bulk jobs act only for guilds on this process's shards (both
+backends, no Discord)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import discord
 import pytest
 
 from bot.announcer import Announcer
 from bot.clock import FakeClock
+from bot.management import Management
 from bot.ownership import Ownership
 from bot.recorder import ActivityRecorder
 from bot.scheduler import RETROACTIVE, Scheduler
 from bot.storage import NewAnnouncement, Storage
+from tests.support.backends import Backend
 
 ON_SHARD_0 = (1000 << 22) | 1  # (id >> 22) % 2 == 0
 ON_SHARD_1 = (1001 << 22) | 1
@@ -31,8 +33,8 @@ class World:
 
 
 @pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
-    storage = await Storage.open(tmp_path / "shared.db")
+async def world(backend: Backend) -> AsyncIterator[World]:
+    storage = await backend.open()
     clock = FakeClock(datetime(2026, 1, 5, 12, tzinfo=UTC))
     recorder = ActivityRecorder(storage, clock, flush_interval=3600)
     for guild_id in (ON_SHARD_0, ON_SHARD_1):
@@ -75,6 +77,28 @@ async def test_the_owner_tries_its_announcement_even_behind_a_full_page_of_anoth
     assert attempts == {(ON_SHARD_1, 0), (ON_SHARD_0, 1)}
 
 
+async def test_the_owner_tries_its_announcement_behind_any_number_of_another_shards(world: World) -> None:
+    # More than a pass ever looked through when it paged past other shards' rows (12,800).
+    await announce(world, ON_SHARD_1, count=13_000)
+    await announce(world, ON_SHARD_0)
+
+    await announcer(world, FIRST_SHARD).deliver_due()
+
+    (ours,) = [i for i in await world.storage.outbox.due(LATER, limit=20_000) if i.guild_id == ON_SHARD_0]
+    assert ours.attempts == 1
+
+
+async def test_the_outbox_gives_a_process_only_the_announcements_of_its_shards(world: World) -> None:
+    await announce(world, ON_SHARD_1, count=3)
+    await announce(world, ON_SHARD_0, count=2)
+
+    due_to_first = await world.storage.outbox.due(LATER, shards=(2, [0]))
+    due_to_all = await world.storage.outbox.due(LATER, shards=(2, [0, 1]))
+
+    assert [i.guild_id for i in due_to_first] == [ON_SHARD_0, ON_SHARD_0]
+    assert len(due_to_all) == 5
+
+
 async def test_rollovers_close_only_the_owned_guilds_days(world: World) -> None:
     world.clock.advance(timedelta(days=1))
     first = Scheduler(world.recorder, world.storage, world.clock, ownership=FIRST_SHARD)
@@ -98,3 +122,16 @@ async def test_a_non_owner_leaves_another_shards_retroactive_job_for_its_owner(w
 
     assert resumed == 0
     assert await world.storage.meta.keys_with_prefix(RETROACTIVE) == [key]
+
+
+async def test_a_non_owner_leaves_another_shards_bulk_job_for_its_owner(world: World) -> None:
+    async with world.storage.db.transaction() as tx:
+        await world.storage.achievements.start_job(tx, ON_SHARD_1, "first-step", "repoint", 25, world.clock.now())
+    scheduler = Scheduler(world.recorder, world.storage, world.clock, ownership=FIRST_SHARD)
+    first = Management(world.storage, world.recorder, scheduler, world.clock, ownership=FIRST_SHARD)
+    owner = Management(world.storage, world.recorder, scheduler, world.clock, ownership=SECOND_SHARD)
+
+    assert await first.resume_bulk_jobs() == 0
+    assert [job.guild_id for job in await world.storage.achievements.jobs()] == [ON_SHARD_1]
+    assert await owner.resume_bulk_jobs() == 1
+    assert await world.storage.achievements.jobs() == []

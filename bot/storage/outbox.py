@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -63,12 +63,26 @@ class OutboxRepository:
             ],
         )
 
-    async def due(self, now: datetime, limit: int = 200) -> list[OutboxItem]:
+    async def due(
+        self, now: datetime, limit: int = 200, *, shards: tuple[int, Collection[int]] | None = None
+    ) -> list[OutboxItem]:
+        """Announcements due by `now`, oldest first; with `shards` = (shard count, shard ids), only those of
+        guilds on these shards (Discord's `(guild_id >> 22) % count`), so that a process never pages through
+        other processes' rows to find its own."""
         # Committed rows only: a row of a transaction still open (that may yet fail) is not due.
-        rows = await self.db.fetch_all(
-            "SELECT * FROM outbox WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?",
-            now.isoformat(), limit,
-        )
+        if shards is None:
+            rows = await self.db.fetch_all(
+                "SELECT * FROM outbox WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?",
+                now.isoformat(), limit,
+            )
+        else:
+            count, ids = shards
+            rows = await self.db.fetch_all(
+                # A fixed fragment from the dialect; the count and the ids are bound.
+                "SELECT * FROM outbox WHERE state = 'pending' AND next_attempt_at <= ? "  # noqa: S608
+                f"AND (guild_id >> 22) % ? IN ({self.db.dialect.in_ids}) ORDER BY id LIMIT ?",
+                now.isoformat(), count, self.db.dialect.ids(sorted(ids)), limit,
+            )
         return [_item(r) for r in rows]
 
     async def claim(self, groups: Sequence[Sequence[int]]) -> list[str]:

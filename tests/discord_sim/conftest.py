@@ -31,6 +31,14 @@ async def sim(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
         monkeypatch.setattr(discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(simulator.gateway_url))
         monkeypatch.setattr(discord.asset.Asset, "BASE", simulator.cdn_base)
         yield simulator
+    # Every simulator test also holds the simulator's own answers to the spec's response schemas (a test
+    # that breaks a response on purpose empties ``response_violations`` once it has looked at them).
+    assert_responses_follow_spec(simulator)
+
+
+def assert_responses_follow_spec(simulator: DiscordSimulator) -> None:
+    wrong = [f"{v.method} {v.path} -> {v.status}: {v.errors}" for v in simulator.response_violations]
+    assert not wrong, "the simulator answered against Discord's specification:\n" + "\n".join(wrong)
 
 
 @dataclass

@@ -9,7 +9,7 @@ from .conftest import World, call_api
 
 def interaction(sim: DiscordSimulator, world: World) -> SimInteraction:
     """An interaction made directly (no client is connected to send it to)."""
-    user = {"id": str(world.alice.id), "username": "alice"}
+    user = world.alice.payload()
     payload = {"guild_id": str(world.guild.id), "channel_id": str(world.general.id),
                "member": {"user": user}, "data": {"name": "ping", "type": 1}}
     return sim.interaction_routes.new(2, payload)

@@ -39,6 +39,8 @@ async def simulator(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> AsyncI
     # Every end-to-end test also checks the bot's own traffic against Discord's OpenAPI specification.
     refused = [f"{v.method} {v.path}: {v.errors}" for v in sim.spec_violations]
     assert not refused, "the bot sent requests Discord's specification refuses:\n" + "\n".join(refused)
+    wrong = [f"{v.method} {v.path} -> {v.status}: {v.errors}" for v in sim.response_violations]
+    assert not wrong, "the simulator answered against Discord's specification:\n" + "\n".join(wrong)
 
 
 @dataclass

@@ -1,16 +1,16 @@
-"""Shard processes against one simulator: each guild served by its owner only; a shard is never run twice.
-
-The bots lease their shards on a real PostgreSQL database. Until the PostgreSQL storage backend lands, each
-bot keeps its data in its own SQLite file: what is under test is who owns which guild.
-"""
+"""Shard processes against one simulator and one PostgreSQL database: each guild served by its owner only; a
+shard is never run twice; a process killed with SIGKILL loses at most a second of its guilds' activity."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
+import signal
 import sys
+from collections import Counter
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, suppress
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from bot.settings import Settings, load_settings
 from bot.storage.leases import ShardTaken
 from discord_sim import DiscordSimulator, SimGuild, SimUser
 from tests.e2e.activity_support import announcements, unlock_named
-from tests.postgres_support import fresh_database
+from tests.support.backends import fresh_database
 
 
 @pytest.fixture
@@ -70,7 +70,7 @@ def environment(simulator: DiscordSimulator, database_url: str, database: Path, 
 
 def shard_settings(simulator: DiscordSimulator, database_url: str, tmp_path: Path, shard_ids: str,
                    **extra: str) -> Settings:
-    """A shard process's settings, as `python -m bot` reads them; each process its own SQLite file for now."""
+    """A shard process's settings, as `python -m bot` reads them (DATABASE_PATH unused: DATABASE_URL wins)."""
     name = f"shard-{shard_ids}-{len(list(tmp_path.iterdir()))}.db"
     return load_settings(environment(simulator, database_url, tmp_path / name, shard_ids, **extra))
 
@@ -205,3 +205,223 @@ async def test_a_process_that_loses_its_lease_connection_stops_owning_and_shuts_
 
         assert not bot.ownership.owns(guild.id)
         assert bot.leases is not None and "lease connection" in bot.leases.lost_reason
+
+
+async def test_only_the_process_owning_shard_0_syncs_slash_commands(
+    simulator: DiscordSimulator, clock: FakeClock, database_url: str, tmp_path: Path, guilds: list[SimGuild],
+) -> None:
+    async with AsyncExitStack() as stack:
+        await launch(stack, shard_settings(simulator, database_url, tmp_path, "1"), clock)
+        synced_by_shard_1 = len(simulator.requests_to("PUT", "/commands$"))
+        await launch(stack, shard_settings(simulator, database_url, tmp_path, "0"), clock)
+
+        assert synced_by_shard_1 == 0
+        assert len(simulator.requests_to("PUT", "/commands$")) == 1
+        assert simulator.synced_commands()
+
+
+# The crash test's flood: a steady, paced stream per guild, so that a count of messages stands for a span of
+# time (RATE messages are one second of a guild's activity) and no assertion reads a clock.
+RATE = 100  # messages per second per guild
+TICK = 0.02  # seconds between batches: RATE * TICK messages each
+AUTHORS = 4
+
+
+class BotProcess:
+    """`python -m bot` for some shards, its stderr followed for the line that says it is logged in."""
+
+    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+        self.env, self.cwd = {**env, "PATH": os.environ["PATH"], "LOG_LEVEL": "INFO"}, cwd
+        self.lines: list[str] = []
+        self.ready = asyncio.Event()
+        self.process: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.Task[None] | None = None
+
+    async def start(self) -> BotProcess:
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", cwd=self.cwd, env=self.env,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )
+        self._reader = asyncio.create_task(self._follow())
+        return self
+
+    async def _follow(self) -> None:
+        assert self.process is not None and self.process.stderr is not None
+        async for raw in self.process.stderr:
+            line = raw.decode(errors="replace").rstrip()
+            self.lines.append(line)
+            if "logged in as" in line:
+                self.ready.set()
+
+    async def wait_ready(self) -> None:
+        try:
+            await asyncio.wait_for(self.ready.wait(), 30)
+        except TimeoutError:
+            raise AssertionError("the bot never logged in:\n" + "\n".join(self.lines[-30:])) from None
+
+    async def kill(self) -> None:
+        """SIGKILL: no shutdown, no last flush, the lease connection cut by the kernel."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        await self.process.wait()
+        if self._reader is not None:
+            await self._reader
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.terminate()
+            try:
+                await asyncio.wait_for(self.process.wait(), 15)
+            except TimeoutError:
+                self.process.kill()
+                await self.process.wait()
+        if self._reader is not None:
+            with suppress(asyncio.CancelledError):
+                await self._reader
+
+
+class Flood:
+    """Messages from AUTHORS members in turn, RATE per second in each guild, until stopped; counts what it sent."""
+
+    def __init__(self, simulator: DiscordSimulator, guilds: list[SimGuild], authors: list[int]) -> None:
+        self.simulator = simulator
+        self.guilds = guilds
+        self.authors = authors
+        self.sent = dict.fromkeys((g.id for g in guilds), 0)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        per_tick = round(RATE * TICK)
+        next_tick = loop.time()
+        while True:
+            for guild in self.guilds:
+                batch = [self.authors[(self.sent[guild.id] + i) % len(self.authors)] for i in range(per_tick)]
+                await self.simulator.flood_messages(guild.system_channel_id or 0, batch, per_tick)
+                self.sent[guild.id] += per_tick
+            next_tick += TICK
+            await asyncio.sleep(max(0.0, next_tick - loop.time()))
+
+    async def until(self, guild_id: int, count: int) -> None:
+        await self.simulator.wait_for(lambda: self.sent[guild_id] >= count, timeout=30)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._task
+
+
+async def stored_messages(database_url: str, guild_id: int) -> int:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return int(await conn.fetchval(
+            "SELECT COALESCE(SUM(messages), 0) FROM member_stats WHERE guild_id = $1", guild_id))
+    finally:
+        await conn.close()
+
+
+async def unlocks_in_database(database_url: str, guild_id: int) -> Counter[tuple[int, str]]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT u.member_id, a.name FROM unlocks u JOIN achievements a ON a.guild_id = u.guild_id "
+            "AND a.achievement_id = u.achievement_id WHERE u.guild_id = $1", guild_id)
+        return Counter((int(r[0]), str(r[1])) for r in rows)
+    finally:
+        await conn.close()
+
+
+async def pending_announcements(database_url: str) -> int:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return int(await conn.fetchval("SELECT COUNT(*) FROM outbox WHERE state = 'pending'"))
+    finally:
+        await conn.close()
+
+
+DIGEST_LINE = re.compile(r"^<@(\d+)> unlocked \*\*(.+)\*\* \(\+\d+\)$")
+
+
+def announced_unlocks(simulator: DiscordSimulator, channel_id: int) -> Counter[tuple[int, str]]:
+    """(member, achievement name) of every unlock posted in a channel: one per single announcement, one per
+    line of a digest."""
+    posted: Counter[tuple[int, str]] = Counter()
+    for message in announcements(simulator, channel_id):
+        embed = message["embeds"][0]
+        if "unlocked" in embed.get("title", "") or "revealed" in embed.get("title", ""):
+            member = int(re.sub(r"\D", "", message["content"]))
+            posted[(member, embed["fields"][0]["name"])] += 1
+        for line in (embed.get("description") or "").splitlines() if "new achievements" in embed["title"] else []:
+            if found := DIGEST_LINE.match(line):
+                posted[(int(found[1]), found[2])] += 1
+    return posted
+
+
+@pytest.fixture
+def authors(simulator: DiscordSimulator, guilds: list[SimGuild]) -> list[int]:
+    """AUTHORS members of every guild."""
+    created = [simulator.create_user(f"member{index}").id for index in range(AUTHORS)]
+    for guild in guilds:
+        for member_id in created:
+            simulator.add_member(guild.id, member_id)
+    return created
+
+
+async def test_a_shard_process_killed_during_a_flood_loses_at_most_a_second_and_announces_nothing_twice(
+    simulator: DiscordSimulator, database_url: str, tmp_path: Path, guilds: list[SimGuild], authors: list[int],
+) -> None:
+    crowd = [next(g for g in guilds if shard_of(g.id, 2) == shard) for shard in (0, 1)]
+    victim_guild, other_guild = crowd
+    processes = {shard: BotProcess(environment(simulator, database_url, tmp_path / "unused.db", str(shard)),
+                                   tmp_path) for shard in (0, 1)}
+    flood = Flood(simulator, crowd, authors)
+    try:
+        for process in processes.values():
+            await process.start()
+        for process in processes.values():
+            await process.wait_ready()
+        flood.start()
+        # Two seconds in: the last unlocks (Chatterbox, each author's 10th message, 0.4 s in) are over a
+        # second behind, so what was committed since came from the timed group commit alone.
+        await flood.until(victim_guild.id, 2 * RATE)
+
+        await processes[0].kill()
+        sent_before_kill = flood.sent[victim_guild.id]
+        committed_before_kill = await stored_messages(database_url, victim_guild.id)
+        restarted = BotProcess({**processes[0].env, "SHARD_WAIT": "1"}, tmp_path)
+        processes[2] = restarted
+        await restarted.start()
+        await restarted.wait_ready()
+        await flood.until(victim_guild.id, flood.sent[victim_guild.id] + RATE // 2)  # served by the new process
+        await flood.stop()
+
+        other_sent = flood.sent[other_guild.id]
+
+        async def all_counted() -> bool:
+            return await stored_messages(database_url, other_guild.id) == other_sent
+
+        async def all_posted() -> bool:
+            return await pending_announcements(database_url) == 0
+
+        with suppress(TimeoutError):  # the assertion below says by how much
+            await simulator.wait_for(all_counted, timeout=5)
+        await simulator.wait_for(all_posted, timeout=15)
+
+        # At most one second of the guild's activity lost: with the flood paced at RATE a second, that is at
+        # most RATE of the messages sent before the kill (the promise; the flush interval makes it ~0.5 s).
+        lost = sent_before_kill - committed_before_kill
+        assert 0 <= lost <= RATE, f"{lost} messages lost of {sent_before_kill} sent"
+        for guild in crowd:
+            posted = announced_unlocks(simulator, guild.system_channel_id or 0)
+            assert [u for u, times in posted.items() if times > 1] == [], f"{guild.name}: announced twice"
+            assert posted == await unlocks_in_database(database_url, guild.id)
+            assert len(posted) >= 2 * AUTHORS  # First Step and Chatterbox at least, for every author
+        assert await stored_messages(database_url, other_guild.id) == other_sent
+    finally:
+        await flood.stop()
+        for process in processes.values():
+            await process.stop()

@@ -5,8 +5,9 @@ run against each.
 PostgreSQL: the admin connection is TEST_DATABASE_URL when set, else postgresql://postgres@127.0.0.1:5432/postgres
 (trust authentication). The run migrates one template database once; each test gets fresh databases copied
 from it (CREATE DATABASE ... TEMPLATE, about a tenth of a second) and every database the run made is dropped at
-its end. Where no server answers, the PostgreSQL variants skip with one line saying why, unless
-REQUIRE_POSTGRES=1 (set by .ci/run), which makes them fail instead.
+its end; `fresh_database()` gives a test of several processes an empty database of its own. Where no server
+answers, the PostgreSQL variants skip with one line saying why, unless REQUIRE_POSTGRES=1 (set by .ci/run),
+which makes them fail instead.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import itertools
 import os
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -112,6 +114,33 @@ def postgres_server() -> Iterator[PostgresServer]:
         _run(server.drop(set(server.made)))
 
 
+def _refuse_or_skip(reason: str) -> NoReturn:
+    if postgres_required():
+        pytest.fail(f"{reason} (REQUIRE_POSTGRES=1)")
+    pytest.skip(reason)
+
+
+@asynccontextmanager
+async def fresh_database() -> AsyncIterator[str]:
+    """A new, empty database on the test server (not migrated), dropped afterwards; yields its URL. For tests
+    of several processes: advisory locks are per database, so tests running at once never see each other's."""
+    try:
+        conn = await asyncpg.connect(admin_url(), timeout=3)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        _refuse_or_skip(f"PostgreSQL tests skipped: no server at {admin_url()} ({exc}); "
+                        "set TEST_DATABASE_URL, or REQUIRE_POSTGRES=1 to fail instead")
+    name = f"{PREFIX}{next(_numbers)}"
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
+        try:
+            yield database_url(name)
+        finally:
+            # FORCE: a connection a failed test (or a killed process) left open must not keep it alive.
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
 @dataclass
 class Backend:
     """Where one test's databases live. `open(name)` opens the Storage of database `name` (made on first
@@ -161,9 +190,7 @@ async def backend(
     if kind == "postgres":
         server = postgres_server
         if not server.available:
-            if postgres_required():
-                pytest.fail(f"{server.reason} (REQUIRE_POSTGRES=1)")
-            pytest.skip(server.reason)
+            _refuse_or_skip(server.reason)
     made = Backend(kind, tmp_path, server)
     yield made
     await made.finish()
@@ -173,9 +200,7 @@ async def backend(
 async def postgres_backend(tmp_path: Path, postgres_server: PostgresServer) -> AsyncIterator[Backend]:
     """PostgreSQL only, for what SQLite has no counterpart of (several processes, advisory locks, URLs)."""
     if not postgres_server.available:
-        if postgres_required():
-            pytest.fail(f"{postgres_server.reason} (REQUIRE_POSTGRES=1)")
-        pytest.skip(postgres_server.reason)
+        _refuse_or_skip(postgres_server.reason)
     made = Backend("postgres", tmp_path, postgres_server)
     yield made
     await made.finish()
