@@ -77,9 +77,8 @@ class Profiles:
         guild = await self.recorder.guild(guild_id)
         stats, statuses = await self.statuses(guild_id, member_id)
         points = stats.get("points")
-        members = await self.storage.members.count(guild_id)
-        ranked = await self.storage.members.is_ranked(guild_id, member_id)
-        rank = await self.storage.members.rank_for_points(guild_id, points) if ranked else None
+        standing = await self.storage.members.standing(guild_id, member_id, points)  # one round trip
+        members, rank = standing.members, standing.rank
         today = self.clock.now().astimezone(guild.tz).date()
         locked = [
             s for s in statuses
@@ -99,15 +98,16 @@ class Profiles:
 
     async def leaderboard(self, guild_id: int, page: int, caller_id: int) -> LeaderboardPage:
         await self.recorder.flush()
-        members = await self.storage.members.count(guild_id)
+        # Three round trips at most: the caller's stats (none if cached), the member count with the caller's
+        # rank, then the page itself.
+        stats, _ = await self.recorder.snapshot(guild_id, caller_id)
+        points = stats.get("points")
+        standing = await self.storage.members.standing(guild_id, caller_id, points)
+        members = standing.members
         pages = max(1, -(-members // PAGE_SIZE))
         page = max(0, min(page, pages - 1))
         rows = await self.storage.members.leaderboard_page(guild_id, page * PAGE_SIZE, PAGE_SIZE)
-        caller = None
-        if await self.storage.members.is_ranked(guild_id, caller_id):
-            stats, _ = await self.recorder.snapshot(guild_id, caller_id)
-            points = stats.get("points")
-            caller = LeaderboardRow(caller_id, points, await self.storage.members.rank_for_points(guild_id, points))
+        caller = LeaderboardRow(caller_id, points, standing.rank) if standing.rank is not None else None
         return LeaderboardPage(rows, page, pages, members, caller)
 
     async def page_of(self, guild_id: int, member_id: int) -> int:

@@ -21,11 +21,56 @@ _UPSERT = (
 )
 _SELECT = f"SELECT member_id, {', '.join(_COLUMNS)}, last_active_date, in_guild FROM member_stats"  # noqa: S608
 
+# A leaderboard page in one statement. `start`: the points value the page starts in and how many members
+# come before it (a running sum over the histogram); `block`: the tie block it starts in and how many
+# members of the tie come before that block; `tie`: the page's rows from that block on; `below`: rows of
+# lower points values, for a page that the tie does not fill. Each row carries the competition rank of
+# its points (1 + members with more points) for the first row's rank.
+_PAGE = (
+    "WITH start AS (SELECT points, before FROM ("
+    " SELECT points, members, SUM(members) OVER (ORDER BY points DESC ROWS UNBOUNDED PRECEDING) - members AS before"
+    " FROM points_histogram WHERE guild_id = ? AND members > 0) AS h"
+    " WHERE before + members > ? ORDER BY points DESC LIMIT 1), "
+    "block AS (SELECT block, before FROM ("
+    " SELECT block, members, SUM(members) OVER (ORDER BY block ROWS UNBOUNDED PRECEDING) - members AS before"
+    " FROM tie_blocks WHERE guild_id = ? AND points = (SELECT points FROM start) AND members > 0) AS b"
+    " WHERE before + members > ? - (SELECT before FROM start) ORDER BY block LIMIT 1), "
+    "tie AS (SELECT member_id, points FROM member_stats"
+    " WHERE guild_id = ? AND in_guild = 1 AND points = (SELECT points FROM start)"
+    " AND member_id % 1024 >= COALESCE((SELECT block FROM block), 0)"
+    " ORDER BY member_id % 1024, member_id"
+    " LIMIT ? OFFSET COALESCE(? - (SELECT before FROM start) - COALESCE((SELECT before FROM block), 0), 0)), "
+    "below AS (SELECT member_id, points FROM member_stats"
+    " WHERE guild_id = ? AND in_guild = 1 AND points < (SELECT points FROM start)"
+    " ORDER BY points DESC, member_id % 1024, member_id LIMIT ?) "
+    "SELECT r.member_id, r.points, 1 + (SELECT COALESCE(SUM(members), 0) FROM points_histogram"
+    " WHERE guild_id = ? AND points > r.points) AS rank"
+    " FROM (SELECT member_id, points FROM tie UNION ALL SELECT member_id, points FROM below) AS r"
+    " ORDER BY r.points DESC, r.member_id % 1024, r.member_id LIMIT ?"
+)
+
+# A member's stats row (part 0), custom stats (part 1: name, value in `messages`) and unlocks (part 2: the
+# achievement id in `name`) in one statement. Built from the fixed column list, never from input.
+_LOAD = (
+    f"SELECT 0 AS part, NULL AS name, {', '.join(_COLUMNS)}, last_active_date, in_guild FROM member_stats"  # noqa: S608
+    " WHERE guild_id = ? AND member_id = ?"
+    f" UNION ALL SELECT 1, stat, value, {', '.join('0' for _ in _COLUMNS[1:])}, NULL, 0 FROM custom_stats"
+    " WHERE guild_id = ? AND member_id = ?"
+    f" UNION ALL SELECT 2, achievement_id, {', '.join('0' for _ in _COLUMNS)}, NULL, 0 FROM unlocks"
+    " WHERE guild_id = ? AND member_id = ?"
+)
+
 
 @dataclass(frozen=True, slots=True)
 class UnlockRecord:
     achievement_id: str
     unlocked_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    members: int  # ranked members of the guild
+    rank: int | None  # None: unranked (no stored activity, or left the guild)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,17 +99,16 @@ class MemberRepository:
         self.db = db
 
     async def load(self, guild_id: int, member_id: int) -> tuple[MemberStats, set[str]]:
-        """The member's stats (custom ones included) and unlocked achievement ids; zeros if unknown."""
-        db = self.db
-        row = await db.fetch_one(f"{_SELECT} WHERE guild_id = ? AND member_id = ?", guild_id, member_id)
-        stats = _stats(row) if row else MemberStats()
-        for stat, value in await db.fetch_all(
-            "SELECT stat, value FROM custom_stats WHERE guild_id = ? AND member_id = ?", guild_id, member_id
-        ):
-            stats.values[stat] = value
-        unlocked = {r[0] for r in await db.fetch_all(
-            "SELECT achievement_id FROM unlocks WHERE guild_id = ? AND member_id = ?", guild_id, member_id
-        )}
+        """The member's stats (custom ones included) and unlocked achievement ids; zeros if unknown.
+        One statement (one round trip): the stats row, then a row per custom stat and per unlock."""
+        stats, unlocked = MemberStats(), set()
+        for row in await self.db.fetch_all(_LOAD, *(guild_id, member_id) * 3):
+            if row["part"] == 0:
+                stats = _stats(row)
+            elif row["part"] == 1:
+                stats.values[row["name"]] = row["messages"]
+            else:
+                unlocked.add(row["name"])
         return stats, unlocked
 
     async def load_many(self, guild_id: int, member_ids: Sequence[int]) -> dict[int, tuple[MemberStats, set[str]]]:
@@ -213,23 +257,50 @@ class MemberRepository:
             guild_id, points,
         ) or 0)
 
+    async def standing(self, guild_id: int, member_id: int, points: int) -> Standing:
+        """How many members are ranked, and the member's rank with `points` (None if unranked), at once."""
+        row = await self.db.fetch_one(
+            "SELECT (SELECT COALESCE(SUM(members), 0) FROM points_histogram WHERE guild_id = ?),"
+            " (SELECT in_guild FROM member_stats WHERE guild_id = ? AND member_id = ?),"
+            " (SELECT COALESCE(SUM(members), 0) FROM points_histogram WHERE guild_id = ? AND points > ?)",
+            guild_id, guild_id, member_id, guild_id, points,
+        )
+        if row is None:  # never: a SELECT without FROM gives one row
+            return Standing(0, None)
+        return Standing(int(row[0]), 1 + int(row[2]) if row[1] else None)
+
     async def position_of(self, guild_id: int, member_id: int, points: int) -> int:
         """0-based position of a member in leaderboard order: points high to low, ties by
-        (member_id % 1024, member_id), an arbitrary but stable order that tie_blocks can count quickly."""
-        block = member_id % TIE_BLOCKS
-        above = await self.rank_for_points(guild_id, points) - 1
-        earlier_blocks = int(await self.db.fetch_value(
-            "SELECT COALESCE(SUM(members), 0) FROM tie_blocks WHERE guild_id = ? AND points = ? AND block < ?",
-            guild_id, points, block,
+        (member_id % 1024, member_id), an arbitrary but stable order that tie_blocks can count quickly.
+        One statement: members with more points, then tied ones in earlier blocks, then in the same block."""
+        return int(await self.db.fetch_value(
+            "SELECT (SELECT COALESCE(SUM(members), 0) FROM points_histogram WHERE guild_id = ? AND points > ?)"
+            " + (SELECT COALESCE(SUM(members), 0) FROM tie_blocks WHERE guild_id = ? AND points = ? AND block < ?)"
+            " + (SELECT COUNT(*) FROM member_stats WHERE guild_id = ? AND in_guild = 1 AND points = ?"
+            " AND member_id % 1024 = ? AND member_id < ?)",
+            guild_id, points, guild_id, points, member_id % TIE_BLOCKS,
+            guild_id, points, member_id % TIE_BLOCKS, member_id,
         ) or 0)
-        in_block = int(await self.db.fetch_value(
-            "SELECT COUNT(*) FROM member_stats WHERE guild_id = ? AND in_guild = 1 AND points = ? "
-            "AND member_id % 1024 = ? AND member_id < ?",
-            guild_id, points, block, member_id,
-        ) or 0)
-        return above + earlier_blocks + in_block
 
     async def leaderboard_page(self, guild_id: int, offset: int, limit: int) -> list[LeaderboardRow]:
+        # Skip whole points values with the histogram, then whole tie blocks, so that a deep page reads
+        # about one block of members instead of every member before it. A running sum finds the points
+        # value (then the block) the page starts in without sending the histogram over. One statement, so
+        # one round trip (and one snapshot of the data) per page on PostgreSQL, whatever its depth.
+        if self.db.dialect.name != "postgres":
+            return await self._page_in_steps(guild_id, offset, limit)
+        rows = await self.db.fetch_all(_PAGE, *(guild_id, offset) * 2, guild_id, limit, offset, guild_id, limit,
+                                       guild_id, limit)
+        if not rows:
+            return []
+        from bot.engine.leaderboard import competition_ranks
+
+        ranks = competition_ranks([r[1] for r in rows], offset, int(rows[0][2]))
+        return [LeaderboardRow(r[0], r[1], rank) for r, rank in zip(rows, ranks, strict=True)]
+
+    async def _page_in_steps(self, guild_id: int, offset: int, limit: int) -> list[LeaderboardRow]:
+        """The page as the single statement finds it, in up to five short queries: SQLite runs in this
+        process, so a query costs no round trip, and it plans each step better than the combined one."""
         # Skip whole points values with the histogram, then whole tie blocks, so that a deep page reads
         # about one block of members instead of every member before it. A running sum finds the points
         # value (then the block) the page starts in without sending the histogram over.
@@ -271,23 +342,47 @@ class MemberRepository:
         ranks = competition_ranks([p for _, p in rows], offset, first_rank)
         return [LeaderboardRow(m, p, r) for (m, p), r in zip(rows, ranks, strict=True)]
 
-    async def reset_streaks(self, guild_id: int, closed_day: date, chunk: int = 5000) -> int:
+    async def reset_streaks(self, guild_id: int, closed_day: date, chunk: int = 20_000) -> int:
         """Rollover in SQL: members with a streak who were not active on `closed_day` lose it.
 
-        Runs in chunks, each its own short transaction, so other writers are never held up for long.
+        Walks the guild's members in primary key order, `chunk` members at a time, each range one short
+        transaction, so other writers are never held up for long. No index is used to find the streaks
+        (migration 0009 dropped the one on streak > 0): a reset then changes no indexed column, which lets
+        PostgreSQL update each row in place (HOT), and a range of the primary key is read in order anyway.
         """
+        db = self.db
         total = 0
+        after: int | None = None
         while True:
-            async with self.db.transaction() as tx:
-                changed = await tx.execute(
-                    "UPDATE member_stats SET streak = 0 WHERE guild_id = ? AND member_id IN ("
-                    " SELECT member_id FROM member_stats WHERE guild_id = ? AND streak > 0"
-                    " AND (last_active_date IS NULL OR last_active_date < ?) LIMIT ?)",
-                    guild_id, guild_id, closed_day.isoformat(), chunk,
+            # The last member id of the next range; None when fewer than `chunk` members are left. Members
+            # who join meanwhile were active after `closed_day`, so a range need not be exact.
+            if after is None:
+                upto = await db.fetch_value(
+                    "SELECT member_id FROM member_stats WHERE guild_id = ? ORDER BY member_id LIMIT 1 OFFSET ?",
+                    guild_id, chunk - 1,
                 )
-            total += changed
-            if changed < chunk:
+            else:
+                upto = await db.fetch_value(
+                    "SELECT member_id FROM member_stats WHERE guild_id = ? AND member_id > ? "
+                    "ORDER BY member_id LIMIT 1 OFFSET ?",
+                    guild_id, after, chunk - 1,
+                )
+            reset = (
+                "UPDATE member_stats SET streak = 0 WHERE guild_id = ? AND streak > 0 "
+                "AND (last_active_date IS NULL OR last_active_date < ?)"
+            )
+            bounds: list[object] = [guild_id, closed_day.isoformat()]
+            if after is not None:
+                reset += " AND member_id > ?"
+                bounds.append(after)
+            if upto is not None:
+                reset += " AND member_id <= ?"
+                bounds.append(upto)
+            async with db.transaction() as tx:
+                total += await tx.execute(reset, *bounds)
+            if upto is None:
                 return total
+            after = int(upto)
 
     async def max_stat(self, guild_id: int, stat: str) -> int:
         """The highest value of a stat among the guild's members (0 if nobody has it)."""
