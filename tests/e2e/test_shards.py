@@ -289,6 +289,7 @@ class Flood:
         self.authors = authors
         self.sent = dict.fromkeys((g.id for g in guilds), 0)
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -297,7 +298,8 @@ class Flood:
         loop = asyncio.get_running_loop()
         per_tick = round(RATE * TICK)
         next_tick = loop.time()
-        while True:
+        # Stopped between ticks, never inside a send: a batch cut off half-sent would be counted wrong.
+        while not self._stopping:
             for guild in self.guilds:
                 batch = [self.authors[(self.sent[guild.id] + i) % len(self.authors)] for i in range(per_tick)]
                 await self.simulator.flood_messages(guild.system_channel_id or 0, batch, per_tick)
@@ -309,10 +311,9 @@ class Flood:
         await self.simulator.wait_for(lambda: self.sent[guild_id] >= count, timeout=30)
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
+            await self._task
 
 
 async def stored_messages(database_url: str, guild_id: int) -> int:
