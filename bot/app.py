@@ -166,6 +166,11 @@ class AchievementsBot(commands.AutoShardedBot):
         if self.closing is None and not self._shut_down:
             self.closing = asyncio.create_task(self.close(), name="lease-lost-shutdown")
 
+    @property
+    def shut_down(self) -> bool:
+        """Whether this bot's own close has run (or is running)."""
+        return self._shut_down
+
     async def close(self) -> None:
         if self._shut_down:
             return
@@ -255,7 +260,9 @@ async def running(
             tune_garbage_collector()
             yield bot
         finally:
-            if not bot.is_closed():
+            # Our own close, whatever discord.py did: it also stops the services and closes storage. Checking
+            # discord.py's is_closed() skipped it when the library had begun closing on its own.
+            if not bot.shut_down:
                 await bot.close()
             if bot.closing is not None:
                 await asyncio.gather(bot.closing, return_exceptions=True)

@@ -411,4 +411,5 @@ class Gateway:
     async def close(self) -> None:
         for conn in list(self.connections):
             with contextlib.suppress(Exception):
-                await conn.ws.close(code=1001, message=b"Simulator shutting down")
+                # A client that never answers the close frame must not hold the simulator open.
+                await asyncio.wait_for(conn.ws.close(code=1001, message=b"Simulator shutting down"), 2.0)

@@ -81,7 +81,9 @@ class DiscordSimulator(InteractionControl, VoiceControl, ScheduledEventControl, 
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
-        self._runner = web.AppRunner(self.http.app(), access_log=None)
+        # A test's simulator must stop promptly: open handlers (a client still connected, or reconnecting
+        # as the server goes) get two seconds, not aiohttp's default minute.
+        self._runner = web.AppRunner(self.http.app(), access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
