@@ -7,7 +7,7 @@ import gc
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, NoReturn
 
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 # Names discord.py gives the tasks running event listeners and application commands.
 HANDLER_TASKS = ("discord.py: ", "CommandTree-invoker")
 HANDLER_GRACE = 5.0  # seconds in-flight handlers get at shutdown
+CLOSE_TIMEOUT = 30.0  # seconds a shutdown step may take before it is abandoned
 
 # Young generation 10,000 objects (default 700), gen 1 every 10: see tune_garbage_collector.
 GC_THRESHOLDS = (10_000, 10, 100)
@@ -188,6 +189,14 @@ class AchievementsBot(commands.AutoShardedBot):
             await self.storage.close()
 
 
+async def _bounded(step: Awaitable[object], what: str) -> None:
+    """A shutdown step that cannot hold the process forever: after CLOSE_TIMEOUT it is abandoned, loudly."""
+    try:
+        await asyncio.wait_for(step, CLOSE_TIMEOUT)
+    except TimeoutError:
+        log.error("%s took over %.0f s; going on with the shutdown without it", what, CLOSE_TIMEOUT)
+
+
 def tune_garbage_collector() -> None:
     """Once ready: keep the start-up heap (guild and member caches) out of the collector's walks, and collect
     young objects less often. In a burst of gateway events discord.py starts a task per event faster than
@@ -263,9 +272,9 @@ async def running(
             # Our own close, whatever discord.py did: it also stops the services and closes storage. Checking
             # discord.py's is_closed() skipped it when the library had begun closing on its own.
             if not bot.shut_down:
-                await bot.close()
+                await _bounded(bot.close(), "closing the bot")
             if bot.closing is not None:
-                await asyncio.gather(bot.closing, return_exceptions=True)
+                await _bounded(asyncio.gather(bot.closing, return_exceptions=True), "the lease-lost shutdown")
             if connection is not None:
                 try:
                     await asyncio.wait_for(connection, timeout=10)

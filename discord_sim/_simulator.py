@@ -97,8 +97,11 @@ class DiscordSimulator(InteractionControl, VoiceControl, ScheduledEventControl, 
     async def close(self) -> None:
         await self.gateway.close()
         if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+            runner, self._runner = self._runner, None
+            try:
+                await asyncio.wait_for(runner.cleanup(), 10)
+            except TimeoutError:
+                log.error("the simulator's server did not stop within 10 s; left behind")
 
     async def __aenter__(self) -> Self:
         await self.start()
