@@ -13,6 +13,7 @@ from bot.clock import FakeClock
 from bot.engine.stats import Activity, ActivityKind
 from bot.recording import ActivityRecorder
 from bot.scheduler import Scheduler
+from bot.services import Services
 from bot.storage import Storage
 from bot.storage.sqlite import SqliteDatabase
 from tests.management_support import Bot, open_bot
@@ -289,14 +290,20 @@ class _Crash(Exception):
     """Stands for the process dying at this point: nothing after it runs."""
 
 
-async def test_an_achievement_added_just_before_a_crash_is_still_checked_retroactively(backend: Backend) -> None:
+async def _two_thousand_talkers(backend: Backend) -> tuple[Path | str, FakeClock, Services]:
+    """A guild whose 2,000 members each sent a message, all committed: a retroactive job has work to do."""
     path = await backend.target("crash")
     clock = FakeClock(datetime(2026, 1, 5, 12, tzinfo=UTC))
     services = await open_services(path, clock)
+    await services.recorder.record_many([Activity(GUILD, m, ActivityKind.MESSAGE, clock.now(), channel_id=5)
+                                         for m in range(1, 2001)])
+    await services.recorder.flush()
+    return path, clock, services
+
+
+async def test_an_achievement_added_just_before_a_crash_is_still_checked_retroactively(backend: Backend) -> None:
+    path, clock, services = await _two_thousand_talkers(backend)
     storage, recorder, management = services.storage, services.recorder, services.management
-    await recorder.record_many([Activity(GUILD, m, ActivityKind.MESSAGE, clock.now(), channel_id=5)
-                                for m in range(1, 2001)])
-    await recorder.flush()
 
     async def crash(*_args: object) -> None:
         raise _Crash
@@ -318,13 +325,8 @@ async def test_an_achievement_added_just_before_a_crash_is_still_checked_retroac
 
 
 async def test_a_finished_retroactive_check_has_committed_its_unlocks(backend: Backend) -> None:
-    path = await backend.target("crash")
-    clock = FakeClock(datetime(2026, 1, 5, 12, tzinfo=UTC))
-    services = await open_services(path, clock)
+    path, clock, services = await _two_thousand_talkers(backend)
     storage, recorder, management = services.storage, services.recorder, services.management
-    await recorder.record_many([Activity(GUILD, m, ActivityKind.MESSAGE, clock.now(), channel_id=5)
-                                for m in range(1, 2001)])
-    await recorder.flush()
     await management.add_achievement(GUILD, MODERATOR, name="Talker", description="Say anything.", points=7,
                                       condition="messages >= 1")
     for job in list(services.scheduler._background):
